@@ -130,11 +130,17 @@ typedef struct vkg_context_desc {
     void *log_user;
 } vkg_context_desc;
 
-/* Errors: VKG_ERR_NO_DEVICE, VKG_ERR_VULKAN, VKG_ERR_OUT_OF_MEMORY, VKG_ERR_INVALID_ARG. */
+/* Errors: VKG_ERR_NO_DEVICE, VKG_ERR_VULKAN, VKG_ERR_UNSUPPORTED, VKG_ERR_OUT_OF_MEMORY,
+ * VKG_ERR_INVALID_ARG. As sqlite3_open, a device failure still sets *out to a
+ * context (without a device) whose vkg_last_error says why; destroy it. */
 vkg_result vkg_context_create(const vkg_context_desc *desc, vkg_context **out);
 void vkg_context_destroy(vkg_context *ctx);
 /* Message of the last failed call on ctx (or on an object made from it). Never NULL. */
 const char *vkg_last_error(const vkg_context *ctx);
+/* Records a message for vkg_last_error (for layers built on this API, such as
+ * the frontend) and returns r. */
+vkg_result vkg_context_set_error(vkg_context *ctx, vkg_result r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Number of validation-layer messages (warnings and errors) seen so far. */
 uint32_t vkg_context_validation_messages(const vkg_context *ctx);
 /* Name of the device in use ("llvmpipe (LLVM 15...)"); "cpu" for the CPU backend. */
@@ -261,6 +267,10 @@ int vkg_graph_weight_count(const vkg_graph *g);
 vkg_result vkg_graph_weight_info(const vkg_graph *g, int index, const char **key, int *n_dims, int64_t ne[VKG_MAX_DIMS]);
 int vkg_graph_input_count(const vkg_graph *g);
 vkg_result vkg_graph_input_info(const vkg_graph *g, int index, const char **name, vkg_dtype *dtype, int *n_dims);
+/* Sizes of input `index`; -1 where a run-time symbol stands. */
+vkg_result vkg_graph_input_shape(const vkg_graph *g, int index, int64_t ne[VKG_MAX_DIMS]);
+/* Vocabulary of the first `embed` node (0 when there is none). */
+int64_t vkg_graph_vocab(const vkg_graph *g);
 int vkg_graph_output_count(const vkg_graph *g);
 const char *vkg_graph_output_name(const vkg_graph *g, int index);
 const char *vkg_graph_file(const vkg_graph *g);

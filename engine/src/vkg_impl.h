@@ -63,6 +63,14 @@ typedef struct vkg__shape {
     int64_t ne[VKG_MAX_DIMS];
 } vkg__shape;
 
+vkg_value *vkg__value_copy(vkg__arena *a, const vkg_value *v);   /* deep copy */
+
+/* Runs shape inference on concrete sizes: sym_values[k] binds the k-th
+ * run-time symbol. Writes every tensor's concrete shape into shapes[n_tensors]. */
+vkg_result vkg__graph_bind(vkg_graph *g, const int64_t *sym_values, vkg__shape *shapes);
+/* Binds run-time symbols from the given input shapes (input_shapes[n_inputs]). */
+vkg_result vkg__graph_bind_inputs(vkg_graph *g, const vkg__shape *input_shapes, int64_t *sym_values);
+
 int64_t vkg__shape_numel(const vkg__shape *s);   /* dims must be concrete */
 bool vkg__shape_concrete(const vkg__shape *s);
 bool vkg__shape_equal(const vkg__shape *a, const vkg__shape *b);
@@ -207,6 +215,12 @@ typedef struct vkg__ref_ctx {
     int64_t pos0;                   /* tokens already in the decoding state */
 } vkg__ref_ctx;
 
+/* >>memory planning (plan.c) */
+/* Offsets (multiples of align) for n items alive over steps [first, last];
+ * items alive at the same time never overlap. total: the arena size. */
+vkg_result vkg__plan_memory(vkg_context *ctx, int n, const uint64_t *sizes, const int *first, const int *last, uint64_t align,
+                            uint64_t *offsets, uint64_t *total);
+
 /* >>lowering (exec_vk.c, kernels.c): ops emit abstract dispatches ----------*/
 typedef enum vkg__buf_kind {
     VKG__BUF_NONE,                  /* unbound (optional binding) */
@@ -281,6 +295,10 @@ typedef struct vkg__op_def {
     void (*weights)(vkg__weights_ctx *wc);
     vkg_result (*ref)(vkg__ref_ctx *rc);
     vkg_result (*lower)(vkg__lower_ctx *lc);
+    /* Optional: checks run-time data before any backend runs (token ids in
+     * range, positions below max_len). rc->in[i] is NULL unless input i is a
+     * graph input; rc->out is NULL. Errors: VKG_ERR_INPUT. */
+    vkg_result (*check_run)(vkg__ref_ctx *rc);
 } vkg__op_def;
 
 extern const vkg__op_def *const vkg__ops[VKG_OP_COUNT];
@@ -438,6 +456,15 @@ uint32_t vkg__vk_program_barriers(const vkg__vk_program *p);
 /* After a run with profiling: per dispatch start/duration in microseconds. */
 int vkg__vk_program_timings(const vkg__vk_program *p, double *start_us, double *dur_us, int cap);
 void vkg__vk_program_destroy(vkg_context *ctx, vkg__vk_program *p);
+
+/* Stand-alone lowering for kernel tests and benchmarks (exec_vk.c): bufrefs
+ * of kind VKG__BUF_TENSOR with index i name bufs[i]; temps are allocated on
+ * build. Emit with the vkg__emit_* calls, then build a program and run it. */
+vkg_result vkg__standalone_begin(vkg_context *ctx, vkg__vk_buffer *const *bufs, int n_bufs, vkg__lower_ctx **out);
+vkg_result vkg__standalone_build(vkg__lower_ctx *lc, vkg__vk_program **out);
+/* Frees the temporaries the programs built here use: destroy those programs first. */
+void vkg__standalone_end(vkg__lower_ctx *lc);
+
 
 /* >>files: safetensors.c, npy.c, rng.c ------------------------------------*/
 typedef struct vkg__st_entry {

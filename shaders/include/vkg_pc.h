@@ -19,9 +19,11 @@
 #define VKG_PC_CHECK(name) _Static_assert(sizeof(name) <= 128, #name " exceeds 128 bytes")
 #endif
 
-/* copy.comp: y[i] = x[i], i < n */
+/* copy.comp: y[y_off + i] = x[x_off + i], i < n. With spec 1 (vec4) set,
+ * n and the offsets count vec4s. */
 VKG_PC_STRUCT(vkg_pc_copy) {
     VKG_U32 n;
+    VKG_U32 x_off, y_off;           /* elements (or vec4s) into the binding */
 };
 
 #ifndef GL_core_profile
@@ -30,6 +32,114 @@ VKG_PC_CHECK(vkg_pc_copy);
 
 /* >>matmul family (matmul helper edits only this section) */
 
+/* matmul_sg.comp, matmul_rb.comp, matmul_tiled.comp, gemv.comp
+ * (engine/src/kernels_matmul.c):
+ * y[m, n] = act(sum_k x[m, k] w[n, k] + bias[n]) + res[m, n].
+ * Offsets are in elements from each binding's start; strides in elements. */
+#define VKG_MM_HAS_BIAS 1u
+#define VKG_MM_HAS_RES 2u
+VKG_PC_STRUCT(vkg_pc_matmul) {
+    VKG_U32 M, N, K;
+    VKG_U32 x_stride, y_stride;     /* row strides of x and of y / res */
+    VKG_U32 x_off, w_off, b_off, r_off, y_off;
+    VKG_U32 act;                    /* vkg__act */
+    VKG_U32 flags;                  /* VKG_MM_HAS_* */
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_matmul);
+#endif
+
 /* >>other kernels (kernels helper edits only this section) */
+/* Common to these kernels: every binding has an element offset *_off into
+ * its binding (the emitter binds at an aligned byte offset and passes the
+ * rest); with the vec4 spec constant set, sizes and offsets that run along
+ * contiguous rows count vec4s. */
+
+/* unary.comp: y[i] = act(x[i]), i < n (act: spec 2). */
+VKG_PC_STRUCT(vkg_pc_unary) {
+    VKG_U32 n;
+    VKG_U32 x_off, y_off;
+};
+
+/* binary.comp: y[i] = a[i] op b[i], i < n (op: spec 2). */
+VKG_PC_STRUCT(vkg_pc_binary) {
+    VKG_U32 n;
+    VKG_U32 a_off, b_off, y_off;
+};
+
+/* glu.comp: y[r, f] = act(gu[r, f]) * gu[r, F + f], r < rows, f < F. */
+VKG_PC_STRUCT(vkg_pc_glu) {
+    VKG_U32 rows, F;
+    VKG_U32 gu_off, y_off;
+};
+
+/* norm.comp: layer (spec 1 = 0) or rms (1) over rows of C. */
+VKG_PC_STRUCT(vkg_pc_norm) {
+    VKG_U32 rows, C;
+    VKG_F32 eps;
+    VKG_U32 has_w, has_b;
+    VKG_U32 x_off, y_off, w_off, b_off;
+};
+
+/* norm_batch.comp: y[r, c] = w_c (x[r, c] - mean_c) / sqrt(var_c + eps) + b_c. */
+VKG_PC_STRUCT(vkg_pc_norm_batch) {
+    VKG_U32 n, C;                   /* n = rows * C */
+    VKG_F32 eps;
+    VKG_U32 has_w, has_b;
+    VKG_U32 x_off, y_off, w_off, b_off, mean_off, var_off;
+};
+
+/* embed.comp: y[t, :] = table[ids[t], :]. */
+VKG_PC_STRUCT(vkg_pc_embed) {
+    VKG_U32 T, D;
+    VKG_U32 ids_off, table_off, y_off;
+};
+
+/* add_rows.comp: y[t, :] = x[t, :] + rows[first_row + t, :]. */
+VKG_PC_STRUCT(vkg_pc_add_rows) {
+    VKG_U32 T, C, first_row;
+    VKG_U32 x_off, rows_off, y_off;
+};
+
+/* im2col.comp: HWC image to (c, u, v)-ordered patch rows. */
+VKG_PC_STRUCT(vkg_pc_im2col) {
+    VKG_U32 Hh, Ww, Cin, P;
+    VKG_U32 img_off, cols_off;
+};
+
+/* rope.comp: in place, one invocation per (t, head, pair); style: spec 1. */
+VKG_PC_STRUCT(vkg_pc_rope) {
+    VKG_U32 T, n_heads, head_dim, row_stride, rot_dims, pos0;
+    VKG_F32 log2_theta_hi, log2_theta_lo;   /* log2(theta) as an unevaluated f32 sum */
+    VKG_U32 x_off;
+};
+
+/* attention.comp: one invocation per (query row, head); Dh, vec4, causal: spec 1-3. */
+VKG_PC_STRUCT(vkg_pc_attention) {
+    VKG_U32 Tq, Tk, H, KV, pos0;
+    VKG_F32 scale;
+    VKG_U32 q_off, k_off, v_off, o_off;
+};
+
+/* pool.comp: y[c] = (1/T) sum_t x[t, c]. */
+VKG_PC_STRUCT(vkg_pc_pool) {
+    VKG_U32 T, C;
+    VKG_U32 x_off, y_off;
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_unary);
+VKG_PC_CHECK(vkg_pc_binary);
+VKG_PC_CHECK(vkg_pc_glu);
+VKG_PC_CHECK(vkg_pc_norm);
+VKG_PC_CHECK(vkg_pc_norm_batch);
+VKG_PC_CHECK(vkg_pc_embed);
+VKG_PC_CHECK(vkg_pc_add_rows);
+VKG_PC_CHECK(vkg_pc_im2col);
+VKG_PC_CHECK(vkg_pc_rope);
+VKG_PC_CHECK(vkg_pc_attention);
+VKG_PC_CHECK(vkg_pc_pool);
+#endif
 
 #endif

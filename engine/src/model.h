@@ -1,0 +1,43 @@
+/*
+ * model.h — the model and session structs, shared by weights.c, session.c,
+ * exec_cpu.c and exec_vk.c.
+ */
+#ifndef VKG_MODEL_H
+#define VKG_MODEL_H
+
+#include "vkg_impl.h"
+
+struct vkg_model {
+    vkg_context *ctx;
+    vkg_graph *graph;               /* not owned; must outlive the model */
+    vkg_model_desc desc;
+    float **host;                   /* [n_weights] f32, PyTorch layouts */
+    uint64_t *offsets;              /* [n_weights] byte offsets in wbuf */
+    vkg__vk_buffer wbuf;
+    bool has_wbuf;
+    uint64_t weight_bytes;
+};
+
+typedef struct vkg__exec_vk vkg__exec_vk;
+
+struct vkg_session {
+    vkg_model *m;
+    vkg_context *ctx;
+    vkg_backend backend;
+    vkg_host_tensor inputs[16];     /* copies, f32 or i32 */
+    bool input_set[16];
+    int64_t syms[VKG__MAX_SYMS];
+    vkg__shape *shapes;             /* [n_tensors], bound for the last run */
+    float **outputs;                /* [n_outputs] host f32 results of the last run */
+    vkg__shape *output_shapes;
+    vkg_session_stats stats;
+    vkg__exec_vk *vk;
+    int64_t pos0;
+};
+
+void vkg__weights_draw(const vkg_graph *g, uint64_t seed, double std, float **host);
+vkg_result vkg__exec_cpu_run(vkg_session *s);
+vkg_result vkg__exec_vk_run(vkg_session *s);
+void vkg__exec_vk_destroy(vkg_session *s);
+
+#endif

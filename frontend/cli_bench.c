@@ -1,0 +1,2 @@
+/* placeholder until its author lands it */
+typedef int vkg__placeholder;

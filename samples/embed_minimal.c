@@ -1,0 +1,2 @@
+/* placeholder until its author lands it */
+int main(void) { return 0; }

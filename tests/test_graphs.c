@@ -1,0 +1,88 @@
+/*
+ * test_graphs.c — every shipped graph end to end: the Vulkan run against the
+ * CPU reference, and both against the stored expected output that the
+ * independent PyTorch reading (tools/reference.py) computed.
+ */
+#include <dirent.h>
+
+#include "test_util.h"
+
+/* Inputs the stored outputs were computed from (tools/make_expected.py uses the same). */
+static const char sample_text[] = "The quick brown fox jumps over the lazy dog.";
+
+static void image_input(float *img, int64_t n) {
+    for (int64_t i = 0; i < n; i++) img[i] = (float)((i * 37) % 101) / 100.0f;
+}
+
+static void run_graph(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/graphs/%s.yaml", tu_source_root(), name);
+    vkg_context *ctx = tu_vk_context();
+    vkg_graph *g = NULL;
+    cr_assert_eq(vkg_frontend_load(ctx, &(vkg_frontend_desc){.path = path}, &g), VKG_OK, "%s", vkg_last_error(ctx));
+    vkg_model *m = NULL;
+    cr_assert_eq(vkg_model_create(ctx, &(vkg_model_desc){.graph = g}, &m), VKG_OK, "%s", vkg_last_error(ctx));
+
+    const char *in_name;
+    vkg_dtype dt;
+    int rank;
+    cr_assert_eq(vkg_graph_input_info(g, 0, &in_name, &dt, &rank), VKG_OK);
+    vkg_host_tensor in = {.dtype = dt, .n_dims = rank};
+    int32_t ids[sizeof sample_text];
+    float *img = NULL;
+    if (dt == VKG_DTYPE_I32) {
+        in.ne[0] = (int64_t)strlen(sample_text);
+        for (int i = 0; i < in.ne[0]; i++) ids[i] = (unsigned char)sample_text[i];
+        in.data = ids;
+    } else {
+        cr_assert_eq(vkg_graph_input_shape(g, 0, in.ne), VKG_OK);
+        img = malloc(sizeof(float) * (size_t)tu_numel(&in));
+        image_input(img, tu_numel(&in));
+        in.data = img;
+    }
+    vkg_host_tensor oc, ov;
+    float *cpu = tu_run(ctx, m, VKG_BACKEND_CPU, 1, &in_name, &in, &oc);
+    float *gpu = tu_run(ctx, m, VKG_BACKEND_VULKAN, 1, &in_name, &in, &ov);
+    cr_assert_eq(oc.n_dims, ov.n_dims);
+    cr_assert_eq(tu_numel(&oc), tu_numel(&ov));
+    tu_compare c = tu_compare_f32(gpu, cpu, tu_numel(&oc));
+    cr_expect(c.max_rel <= 1e-4, "%s: vulkan vs cpu max_rel %.3g (max_abs %.3g)", name, c.max_rel, c.max_abs);
+
+    snprintf(path, sizeof path, "%s/graphs/expected/%s.npy", tu_source_root(), name);
+    vkg_host_tensor ref;
+    cr_assert_eq(vkg_npy_read(ctx, path, &ref), VKG_OK, "%s", vkg_last_error(ctx));
+    cr_assert_eq(tu_numel(&ref), tu_numel(&oc), "%s: stored output has another size", name);
+    tu_compare cr = tu_compare_f32(cpu, ref.data, tu_numel(&oc));
+    cr_expect(cr.max_rel <= 1e-4, "%s: cpu vs stored PyTorch output max_rel %.3g", name, cr.max_rel);
+    vkg_host_tensor_free(ctx, &ref);
+
+    free(cpu);
+    free(gpu);
+    free(img);
+    vkg_model_destroy(m);
+    vkg_graph_destroy(g);
+    tu_context_done(ctx);
+}
+
+Test(graphs, llama_tiny) { run_graph("llama-tiny"); }
+Test(graphs, gpt2_tiny) { run_graph("gpt2-tiny"); }
+Test(graphs, vit_tiny) { run_graph("vit-tiny"); }
+
+/* A graph added to graphs/ without a test here fails this test. */
+Test(graphs, every_graph_is_tested) {
+    static const char *const tested[] = {"llama-tiny", "gpt2-tiny", "vit-tiny"};
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/graphs", tu_source_root());
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".yaml") != 0) continue;
+        bool found = false;
+        for (size_t i = 0; i < sizeof tested / sizeof *tested; i++)
+            found |= strncmp(e->d_name, tested[i], n - 5) == 0 && strlen(tested[i]) == n - 5;
+        cr_expect(found, "graphs/%s has no end-to-end test", e->d_name);
+    }
+    closedir(d);
+}
