@@ -35,6 +35,7 @@ typedef struct run_input {
 } run_input;
 
 typedef struct run_state {
+    const cli_args *a;
     vkg_context *ctx;
     vkg_graph *g;
     run_input in[CLI_MAX_ARGS + 2];
@@ -102,7 +103,7 @@ static int tokens_input(run_state *st, const char *from, const unsigned char *by
 {
     int idx = first_input_of(st->g, VKG_DTYPE_I32, -1);
     if (idx < 0)
-        return cli_fail_msg(CLI_EXIT_INPUT, "%s: %s has no i32 input to take token ids", from, st->a_graph_name);
+        return cli_fail_msg(CLI_EXIT_INPUT, "%s: %s has no i32 input to take token ids", from, st->a->graph);
     if (n == 0)
         return cli_fail_msg(CLI_EXIT_INPUT, "%s: no bytes, so no tokens", from);
     int32_t *ids = malloc(n * sizeof *ids);
@@ -112,4 +113,281 @@ static int tokens_input(run_state *st, const char *from, const unsigned char *by
         ids[i] = bytes[i];
     vkg_host_tensor t = {.dtype = VKG_DTYPE_I32, .n_dims = 1, .ne = {(int64_t)n}, .data = ids};
     return add_input(st, idx, from, t, false);
+}
+
+static int read_text_file(run_state *st, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_fail_msg(CLI_EXIT_INPUT, "--text-file %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        unsigned char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf)
+        return cli_fail_msg(CLI_EXIT_DEVICE, "out of host memory");
+    if (err) {
+        free(buf);
+        return cli_fail_msg(CLI_EXIT_INPUT, "--text-file %s: read error", path);
+    }
+    int code = tokens_input(st, "--text-file", buf, n);
+    free(buf);
+    return code;
+}
+
+static int image_input(run_state *st, const char *path)
+{
+    int idx = first_input_of(st->g, VKG_DTYPE_F32, 3);
+    if (idx < 0)
+        return cli_fail_msg(CLI_EXIT_INPUT, "--image %s: %s has no float input of rank 3 [H, W, C]", path,
+                            st->a->graph);
+    int64_t ne[VKG_MAX_DIMS];
+    vkg_graph_input_shape(st->g, idx, ne);
+    int want_c = ne[2] >= 1 && ne[2] <= 4 ? (int)ne[2] : 3;
+    int w, h, c;
+    unsigned char *px = stbi_load(path, &w, &h, &c, want_c);
+    if (!px)
+        return cli_fail_msg(CLI_EXIT_INPUT, "--image %s: %s", path, stbi_failure_reason());
+    size_t n = (size_t)w * (size_t)h * (size_t)want_c;
+    float *data = malloc(n * sizeof *data);
+    if (!data) {
+        stbi_image_free(px);
+        return cli_fail_msg(CLI_EXIT_DEVICE, "out of host memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        data[i] = (float)px[i] / 255.0f;
+    stbi_image_free(px);
+    vkg_host_tensor t = {.dtype = VKG_DTYPE_F32, .n_dims = 3, .ne = {h, w, want_c}, .data = data};
+    return add_input(st, idx, "--image", t, false);
+}
+
+static int gather_inputs(run_state *st)
+{
+    const cli_args *a = st->a;
+    for (int k = 0; k < a->n_inputs; k++) {
+        const char *spec = a->inputs[k];
+        const char *eq = strchr(spec, '=');
+        int idx = find_graph_input(st->g, spec, (size_t)(eq - spec));
+        if (idx < 0) {
+            char names[512] = "";
+            size_t len = 0;
+            int n = vkg_graph_input_count(st->g);
+            for (int i = 0; i < n && len < sizeof names; i++) {
+                const char *name;
+                vkg_dtype dt;
+                int nd;
+                vkg_graph_input_info(st->g, i, &name, &dt, &nd);
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", name);
+            }
+            return cli_fail_msg(CLI_EXIT_INPUT, "--input %s: %s has no input '%.*s' (its inputs: %s)", spec,
+                                a->graph, (int)(eq - spec), spec, names[0] ? names : "none");
+        }
+        vkg_host_tensor t;
+        vkg_result r = vkg_npy_read(st->ctx, eq + 1, &t);
+        if (r != VKG_OK) {
+            fprintf(stderr, "vkg: error: --input %s: %s\n", spec, vkg_last_error(st->ctx));
+            return cli_exit_code(r);
+        }
+        int code = add_input(st, idx, spec, t, true);
+        if (code)
+            return code;
+    }
+    if (a->text) {
+        int code = tokens_input(st, "--text", (const unsigned char *)a->text, strlen(a->text));
+        if (code)
+            return code;
+    }
+    if (a->text_file) {
+        int code = read_text_file(st, a->text_file);
+        if (code)
+            return code;
+    }
+    if (a->image) {
+        int code = image_input(st, a->image);
+        if (code)
+            return code;
+    }
+    /* every graph input must be given */
+    int n = vkg_graph_input_count(st->g);
+    char missing[512] = "";
+    size_t len = 0;
+    int n_missing = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        vkg_dtype dt;
+        int nd;
+        vkg_graph_input_info(st->g, i, &name, &dt, &nd);
+        if (already_given(st, name) < 0 && len < sizeof missing) {
+            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%s (%s, rank %d)", n_missing ? ", " : "",
+                                    name, vkg_dtype_name(dt), nd);
+            n_missing++;
+        }
+    }
+    if (n_missing)
+        return cli_fail_msg(CLI_EXIT_INPUT, "%s: input%s not given: %s (use --input NAME=FILE.npy, --text or --image)",
+                            a->graph, n_missing > 1 ? "s" : "", missing);
+    return CLI_EXIT_OK;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return cli_fail_msg(CLI_EXIT_INPUT, "--out %s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return cli_fail_msg(CLI_EXIT_INPUT, "--out %s: cannot create %s: %s", dir, path, strerror(errno));
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cli_fail_msg(CLI_EXIT_INPUT, "--out %s: not a directory", dir);
+    return CLI_EXIT_OK;
+}
+
+static void shape_str(char *buf, size_t size, const vkg_host_tensor *t)
+{
+    size_t len = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < t->n_dims && len < size; d++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+}
+
+/* One line: name, shape, first values and the argmax of the last row. */
+static void print_output(const char *name, const vkg_host_tensor *t)
+{
+    char shape[96];
+    shape_str(shape, sizeof shape, t);
+    int64_t n = 1;
+    for (int d = 0; d < t->n_dims; d++)
+        n *= t->ne[d];
+    printf("%-16s %-16s", name, shape);
+    const float *x = t->data;
+    if (n > 0 && x) {
+        int64_t row = t->n_dims > 0 ? t->ne[t->n_dims - 1] : 1;
+        const float *last = x + (n - row);
+        if (row > 1) {
+            int64_t am = 0;
+            for (int64_t i = 1; i < row; i++)
+                if (last[i] > last[am])
+                    am = i;
+            printf(" argmax(last row) %lld (%.4g)", (long long)am, last[am]);
+        }
+        printf("  [");
+        for (int64_t i = 0; i < n && i < 4; i++)
+            printf("%s%.4g", i ? ", " : "", x[i]);
+        printf(n > 4 ? ", ...]" : "]");
+    }
+    printf("\n");
+}
+
+static int run_session(run_state *st)
+{
+    const cli_args *a = st->a;
+    bool cpu = a->backend && strcmp(a->backend, "cpu") == 0;
+    vkg_model *m = NULL;
+    vkg_session *s = NULL;
+    vkg_result r = vkg_model_create(st->ctx,
+                                    &(vkg_model_desc){
+                                        .graph = st->g,
+                                        .weights_path = a->weights,
+                                        .no_fold = a->no_fold,
+                                    },
+                                    &m);
+    if (r == VKG_OK)
+        r = vkg_session_create(m, &(vkg_session_desc){.backend = cpu ? VKG_BACKEND_CPU : VKG_BACKEND_VULKAN}, &s);
+    for (int i = 0; r == VKG_OK && i < st->n_in; i++) {
+        r = vkg_session_set_input(s, st->in[i].name, &st->in[i].t);
+        if (r != VKG_OK) {
+            fprintf(stderr, "vkg: error: %s: %s\n", st->in[i].from, vkg_last_error(st->ctx));
+            vkg_session_destroy(s);
+            vkg_model_destroy(m);
+            return cli_exit_code(r);
+        }
+    }
+    if (r == VKG_OK)
+        r = vkg_session_run(s);
+    int code = r == VKG_OK ? CLI_EXIT_OK : cli_fail(st->ctx, r);
+    const char *dir = a->out_dir ? a->out_dir : "out";
+    if (code == CLI_EXIT_OK)
+        code = make_dirs(dir);
+    int n_out = vkg_graph_output_count(st->g);
+    for (int i = 0; code == CLI_EXIT_OK && i < n_out; i++) {
+        const char *name = vkg_graph_output_name(st->g, i);
+        vkg_host_tensor t;
+        r = vkg_session_get_output(s, i, &t);
+        if (r != VKG_OK) {
+            code = cli_fail(st->ctx, r);
+            break;
+        }
+        char path[4096];
+        int len = snprintf(path, sizeof path, "%s/", dir);
+        for (const char *p = name; *p && len < (int)sizeof path - 5; p++)
+            path[len++] = *p == '/' ? '_' : *p;
+        snprintf(path + len, sizeof path - (size_t)len, ".npy");
+        r = vkg_npy_write(st->ctx, path, &t);
+        if (r != VKG_OK) {
+            code = cli_fail(st->ctx, r);
+            break;
+        }
+        print_output(name, &t);
+    }
+    if (code == CLI_EXIT_OK) {
+        vkg_session_stats stats;
+        if (vkg_session_stats_get(s, &stats) == VKG_OK)
+            printf("arena %.2f MiB for %.2f MiB of tensors (weights %.2f MiB, %u dispatches) on %s\n",
+                   (double)stats.arena_bytes / 1048576.0, (double)stats.tensor_bytes_total / 1048576.0,
+                   (double)stats.weight_bytes / 1048576.0, stats.n_dispatches, vkg_context_device_name(st->ctx));
+        printf("outputs written to %s/\n", dir);
+    }
+    vkg_session_destroy(s);
+    vkg_model_destroy(m);
+    return code;
+}
+
+int cli_cmd_run(const cli_args *a)
+{
+    if (a->decode_flag)
+        return cli_fail_msg(CLI_EXIT_USAGE, "run --decode: token-by-token decoding is not implemented in this "
+                                            "version of vkg; run without --decode");
+    bool cpu = a->backend && strcmp(a->backend, "cpu") == 0;
+    run_state st = {.a = a};
+    int code = cli_context_open(cpu ? VKG_BACKEND_CPU : VKG_BACKEND_VULKAN, a->device, false, &st.ctx);
+    if (code)
+        return code;
+    code = cli_graph_load(st.ctx, a, &st.g);
+    if (code == CLI_EXIT_OK)
+        code = gather_inputs(&st);
+    if (code == CLI_EXIT_OK)
+        code = run_session(&st);
+    for (int i = 0; i < st.n_in; i++) {
+        if (st.in[i].npy)
+            vkg_host_tensor_free(st.ctx, &st.in[i].t);
+        else
+            free(st.in[i].t.data);
+    }
+    vkg_graph_destroy(st.g);
+    return cli_context_close(st.ctx, code);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define MAX_INSTRUCTIONS (1 << 20)   /* nodes after expansion, residual marks included */
+#define MAX_WORK (1 << 24)           /* repeat iterations plus values copied by expansion */
 
 typedef enum ins_kind { INS_NODE, INS_RES_BEGIN, INS_RES_END } ins_kind;
 
@@ -55,6 +56,7 @@ typedef struct fe {
     int n_env;
     ins *ins;
     int n_ins, cap_ins;
+    int64_t work;                       /* expansion effort so far, against MAX_WORK */
 } fe;
 
 // >>errors and small helpers ------------------------------------------------
@@ -471,6 +473,8 @@ static vkg_result subst_string(fe *f, const char *s, vkg_loc loc, const char **o
 static vkg_result subst_value(fe *f, const vkg_value *v, vkg_value *out)
 {
     *out = *v;
+    if (++f->work > MAX_WORK)
+        return fe_error(f, v->loc, "the body expands to too much (more than %d values and repeat iterations)", MAX_WORK);
     if (v->kind == VKG_VALUE_STRING)
         return subst_string(f, v->s, v->loc, &out->s);
     if (v->kind != VKG_VALUE_LIST && v->kind != VKG_VALUE_MAP)
@@ -551,6 +555,11 @@ static vkg_result expand_repeat(fe *f, const vkg_value *rep, vkg_loc key_loc)
         return fe_error(f, key_loc, "repeats nested too deeply");
     f->env[f->n_env++] = (binding){.name = name};
     for (int64_t it = 0; it < n && r == VKG_OK; it++) {
+        if (++f->work > MAX_WORK) {
+            r = fe_error(f, count->loc, "the body expands to too much (more than %d values and repeat iterations)",
+                         MAX_WORK);
+            break;
+        }
         f->env[f->n_env - 1].value = it;
         if (body->kind == VKG_VALUE_LIST)
             r = expand_list(f, body);
@@ -563,8 +572,12 @@ static vkg_result expand_repeat(fe *f, const vkg_value *rep, vkg_loc key_loc)
 static vkg_result expand_node(fe *f, const char *op, vkg_loc op_loc, const vkg_value *val)
 {
     ins in = {.kind = INS_NODE, .op = op, .loc = op_loc};
-    if (val->kind == VKG_VALUE_NULL)
+    bool two = strcmp(op, "add") == 0 || strcmp(op, "mul") == 0;
+    if (val->kind == VKG_VALUE_NULL) {
+        if (two)
+            return fe_error(f, op_loc, "%s takes exactly two inputs: in: [A, B]", op);
         return push_ins(f, &in, op_loc);
+    }
     if (val->kind != VKG_VALUE_MAP)
         return fe_error(f, val->loc, "the arguments of %s must be a mapping {key: value, ...}, got %s", op,
                         kind_name(val->kind));
@@ -583,7 +596,6 @@ static vkg_result expand_node(fe *f, const char *op, vkg_loc op_loc, const vkg_v
         if (!args->keys || !args->key_locs)
             return fe_oom(f);
     }
-    bool two = strcmp(op, "add") == 0 || strcmp(op, "mul") == 0;
     for (int k = 0; k < sv.n; k++) {
         const char *key = sv.keys[k];
         const vkg_value *v = &sv.items[k];

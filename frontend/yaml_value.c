@@ -325,12 +325,16 @@ static void frame_release(frame *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int cmp_key_index(const void *x, const void *y, void *keys)
+typedef struct key_ref {
+    const char *key;
+    int index;
+} key_ref;
+
+static int cmp_key_ref(const void *x, const void *y)
 {
-    const char **k = keys;
-    int a = *(const int *)x, b = *(const int *)y;
-    int c = strcmp(k[a], k[b]);
-    return c ? c : (a > b) - (a < b);
+    const key_ref *a = x, *b = y;
+    int c = strcmp(a->key, b->key);
+    return c ? c : (a->index > b->index) - (a->index < b->index);
 }
 
 /* Index of the earliest key that repeats an earlier one, or -1. Sorting keeps
@@ -346,19 +350,19 @@ static int find_duplicate_key(const char **keys, int n, bool *oom_flag)
                     return j;
         return -1;
     }
-    int *idx = malloc(sizeof(int) * (size_t)n);
-    if (!idx) {
+    key_ref *refs = malloc(sizeof(key_ref) * (size_t)n);
+    if (!refs) {
         *oom_flag = true;
         return -1;
     }
     for (int k = 0; k < n; k++)
-        idx[k] = k;
-    qsort_r(idx, (size_t)n, sizeof(int), cmp_key_index, (void *)keys);
+        refs[k] = (key_ref){keys[k], k};
+    qsort(refs, (size_t)n, sizeof(key_ref), cmp_key_ref);
     int best = -1;
     for (int k = 1; k < n; k++)
-        if (strcmp(keys[idx[k]], keys[idx[k - 1]]) == 0 && (best < 0 || idx[k] < best))
-            best = idx[k];
-    free(idx);
+        if (strcmp(refs[k].key, refs[k - 1].key) == 0 && (best < 0 || refs[k].index < best))
+            best = refs[k].index;
+    free(refs);
     return best;
 }
 

@@ -455,3 +455,55 @@ Test(frontend, bad_corpus_reports_locations)
     cr_assert_geq(n, 60);
     cr_assert_eq(failed, 0, "%d of %d bad files not rejected at their location", failed, n);
 }
+
+// >>out of memory ---------------------------------------------------------------
+
+typedef struct fail_alloc {
+    int calls, fail_at;     /* fail the fail_at-th call (1-based) */
+    int live;
+} fail_alloc;
+
+static void *fa_alloc(size_t size, void *user)
+{
+    fail_alloc *fa = user;
+    if (++fa->calls == fa->fail_at)
+        return NULL;
+    void *p = malloc(size);
+    if (p)
+        fa->live++;
+    return p;
+}
+
+static void fa_free(void *p, void *user)
+{
+    fail_alloc *fa = user;
+    if (p)
+        fa->live--;
+    free(p);
+}
+
+Test(frontend, engine_out_of_memory_is_clean)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/graphs_good/llama_tiny.yaml", source_root());
+    for (int n = 1;; n++) {
+        fail_alloc fa = {.fail_at = n};
+        vkg_context *c = NULL;
+        vkg_context_desc cd = {.backend = VKG_BACKEND_CPU, .allocator = {fa_alloc, fa_free, &fa}};
+        if (vkg_context_create(&cd, &c) != VKG_OK) {
+            cr_assert_eq(fa.live, 0, "context create leaked at %d", n);
+            continue;
+        }
+        vkg_graph *g = NULL;
+        vkg_result r = vkg_frontend_load(c, &(vkg_frontend_desc){.path = path}, &g);
+        if (r == VKG_OK)
+            vkg_graph_destroy(g);
+        else
+            cr_assert_eq(r, VKG_ERR_OUT_OF_MEMORY, "allocation %d: %s", n, vkg_last_error(c));
+        vkg_context_destroy(c);
+        cr_assert_eq(fa.live, 0, "allocation %d: %d blocks leaked", n, fa.live);
+        if (r == VKG_OK && fa.calls < n)
+            break;   /* every allocation has been failed once */
+        cr_assert_lt(n, 100000);
+    }
+}

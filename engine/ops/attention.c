@@ -105,6 +105,9 @@ static vkg_result attn_infer(vkg__infer_ctx *ic) {
         return vkg__error_at(ic->g->ctx, VKG_ERR_GRAPH, at, "attention: rope dims %lld exceed head_dim %lld", (long long)p->rope_dims,
                              (long long)Dh);
     }
+    if (p->rope && !p->rope_dims && Dh % 2)
+        return vkg__node_error(ic->g, ic->node, "rope", "rope dims default to head_dim %lld, which is odd; give even rope dims",
+                               (long long)Dh);
     ic->out = ic->in[0];
     return VKG_OK;
 }
