@@ -12,15 +12,38 @@
 
 #include "cli.h"
 
-static const char usage_text[] =
-    "usage: vkg devices\n"
-    "       vkg check GRAPH [--dim K=V]...\n"
-    "       vkg run GRAPH [--weights FILE] [--input NAME=FILE.npy]... [--text STR] [--text-file FILE]\n"
-    "               [--image FILE] [--out DIR] [--device SEL] [--backend vulkan|cpu] [--decode]\n"
-    "               [--no-fold] [--dim K=V]...\n"
-    "       vkg init-weights GRAPH -o FILE.safetensors [--seed N] [--std S] [--dtype f32|f16]\n"
-    "       vkg bench GRAPH [--tokens N] [--decode N] [--repeat R] [--per-op] [--trace FILE.json]\n"
-    "               [--device SEL] [--weights FILE] [--dim K=V]...\n";
+/* One entry per command: its name and its usage lines (CLI.md). */
+static const struct {
+    const char *cmd, *text;
+} usage_table[] = {
+    {"devices", "vkg devices\n"},
+    {"check", "vkg check GRAPH [--dim K=V]...\n"},
+    {"run", "vkg run GRAPH [--weights FILE] [--input NAME=FILE.npy]... [--text STR] [--text-file FILE]\n"
+            "        [--image FILE] [--out DIR] [--device SEL] [--backend vulkan|cpu] [--decode]\n"
+            "        [--no-fold] [--dim K=V]...\n"},
+    {"init-weights", "vkg init-weights GRAPH -o FILE.safetensors [--seed N] [--std S] [--dtype f32|f16]\n"},
+    {"bench", "vkg bench GRAPH [--tokens N] [--decode N] [--repeat R] [--per-op] [--trace FILE.json]\n"
+              "        [--device SEL] [--weights FILE] [--dim K=V]...\n"},
+};
+#define N_COMMANDS (int)(sizeof usage_table / sizeof usage_table[0])
+
+/* The command being parsed: usage errors show only its lines (NULL: all). */
+static const char *usage_cmd;
+
+static void print_usage(FILE *f, const char *cmd)
+{
+    bool found = false;
+    for (int k = 0; cmd && k < N_COMMANDS; k++)
+        if (strcmp(usage_table[k].cmd, cmd) == 0) {
+            fprintf(f, "usage: %s", usage_table[k].text);
+            found = true;
+        }
+    if (found)
+        return;
+    fputs("usage:\n", f);
+    for (int k = 0; k < N_COMMANDS; k++)
+        fprintf(f, "  %s", usage_table[k].text);
+}
 
 // >>errors and exit codes
 
@@ -32,7 +55,7 @@ int cli_usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    fputs(usage_text, stderr);
+    print_usage(stderr, usage_cmd);
     return CLI_EXIT_USAGE;
 }
 
@@ -247,7 +270,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
             continue;
         }
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            fputs(usage_text, stdout);
+            print_usage(stdout, usage_cmd);
             return -1;
         }
         /* --name=value form */
@@ -295,8 +318,10 @@ static int parse_args(int argc, char **argv, cli_args *a)
         }
         case OPT_INT: {
             int64_t v;
-            if (!parse_i64(val, &v) || v < 1 || v > (1LL << 30))
-                return cli_usage_error("%s: %s expects a positive integer, got '%s'", a->cmd, name, val);
+            int64_t lo = o->off == OFF(decode_n) ? 0 : 1;   /* --decode 0 is allowed */
+            if (!parse_i64(val, &v) || v < lo || v > (1LL << 30))
+                return cli_usage_error("%s: %s expects a %s integer, got '%s'", a->cmd, name,
+                                       lo ? "positive" : "non-negative", val);
             *(int64_t *)(base + o->off) = v;
             break;
         }
@@ -457,15 +482,15 @@ int main(int argc, char **argv)
         return cli_usage_error("missing command");
     const char *cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+        print_usage(stdout, usage_cmd);
         return CLI_EXIT_OK;
     }
-    static const char *const cmds[] = {"devices", "check", "run", "init-weights", "bench"};
     bool known = false;
-    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
-        known = known || strcmp(cmd, cmds[k]) == 0;
+    for (int k = 0; k < N_COMMANDS; k++)
+        known = known || strcmp(cmd, usage_table[k].cmd) == 0;
     if (!known)
         return cli_usage_error("unknown command '%s'", cmd);
+    usage_cmd = cmd;
 
     cli_args a = {.cmd = cmd, .tokens = 128, .repeat = 10, .decode_n = -1};
     int code = parse_args(argc, argv, &a);

@@ -9,8 +9,8 @@
 
 #include "vkg.h"
 
-#define VKG__YAML_MAX_DEPTH 64                    /* nested collections, the top map included */
-#define VKG__YAML_MAX_BYTES ((size_t)16 << 20)   /* 16 MiB */
+#define VKG__YAML_MAX_DEPTH 64                 /* nested collections, the top map included */
+#define VKG__YAML_MAX_BYTES ((size_t)16 << 20) /* 16 MiB */
 
 typedef struct vkg__yaml_chunk vkg__yaml_chunk;
 typedef struct vkg__yaml_arena {
@@ -35,7 +35,6 @@ bool vkg__yaml_resolve_plain(vkg__yaml_arena *a, const char *s, size_t len, vkg_
  * tags, several documents, an empty file, a top level that is not a map, NUL
  * bytes, invalid UTF-8, nesting deeper than VKG__YAML_MAX_DEPTH, more than
  * VKG__YAML_MAX_BYTES); VKG_ERR_OUT_OF_MEMORY. */
-vkg_result vkg__yaml_parse(vkg_context *ctx, vkg__yaml_arena *a, const char *file,
-                           const char *text, size_t len, vkg_value **out);
+vkg_result vkg__yaml_parse(vkg_context *ctx, vkg__yaml_arena *a, const char *file, const char *text, size_t len, vkg_value **out);
 
 #endif
