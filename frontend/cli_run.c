@@ -374,6 +374,8 @@ int cli_cmd_run(const cli_args *a)
                                             "version of vkg; run without --decode");
     bool cpu = a->backend && strcmp(a->backend, "cpu") == 0;
     run_state st = {.a = a};
+    if (cpu && a->device)
+        fprintf(stderr, "vkg: warning: --device %s is ignored with --backend cpu\n", a->device);
     int code = cli_context_open(cpu ? VKG_BACKEND_CPU : VKG_BACKEND_VULKAN, a->device, false, &st.ctx);
     if (code)
         return code;

@@ -86,3 +86,53 @@ Test(graphs, every_graph_is_tested) {
     }
     closedir(d);
 }
+
+// >>decoding: token by token and in chunks equals the whole-sequence run
+static void decode_graph(const char *name, vkg_backend backend) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/graphs/%s.yaml", tu_source_root(), name);
+    vkg_context *ctx = tu_vk_context();
+    vkg_graph *g = NULL;
+    cr_assert_eq(vkg_frontend_load(ctx, &(vkg_frontend_desc){.path = path}, &g), VKG_OK, "%s", vkg_last_error(ctx));
+    vkg_model *m = NULL;
+    cr_assert_eq(vkg_model_create(ctx, &(vkg_model_desc){.graph = g}, &m), VKG_OK, "%s", vkg_last_error(ctx));
+    const char *in_name;
+    cr_assert_eq(vkg_graph_input_info(g, 0, &in_name, NULL, NULL), VKG_OK);
+    enum { T = 13 };
+    int32_t ids[T];
+    for (int i = 0; i < T; i++) ids[i] = (unsigned char)sample_text[i];
+    vkg_host_tensor whole_in = {.dtype = VKG_DTYPE_I32, .n_dims = 1, .ne = {T}, .data = ids}, ow;
+    float *whole = tu_run(ctx, m, backend, 1, &in_name, &whole_in, &ow);
+    int64_t V = ow.ne[1];
+
+    vkg_session *s = NULL;
+    cr_assert_eq(vkg_session_create(m, &(vkg_session_desc){.backend = backend, .max_tokens = T}, &s), VKG_OK);
+    /* a chunk of 5, then one token at a time */
+    int chunks[] = {5, 1, 1, 1, 1, 1, 1, 1, 1};
+    int t0 = 0;
+    for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+        vkg_host_tensor in = {.dtype = VKG_DTYPE_I32, .n_dims = 1, .ne = {chunks[c]}, .data = ids + t0};
+        cr_assert_eq(vkg_session_set_input(s, in_name, &in), VKG_OK);
+        cr_assert_eq(vkg_session_step(s), VKG_OK, "%s", vkg_last_error(ctx));
+        vkg_host_tensor o;
+        cr_assert_eq(vkg_session_get_output(s, 0, &o), VKG_OK);
+        cr_assert_eq(o.ne[0], chunks[c]);
+        tu_compare cmp = tu_compare_f32(o.data, whole + (int64_t)t0 * V, chunks[c] * V);
+        cr_expect(cmp.max_rel <= 1e-4, "%s: tokens %d..%d differ from the whole run: max_rel %.3g", name, t0, t0 + chunks[c] - 1, cmp.max_rel);
+        t0 += chunks[c];
+    }
+    cr_assert_eq(vkg_session_position(s), T);
+    /* past max_tokens is an error, not a crash */
+    vkg_host_tensor one = {.dtype = VKG_DTYPE_I32, .n_dims = 1, .ne = {1}, .data = ids};
+    cr_assert_eq(vkg_session_set_input(s, in_name, &one), VKG_OK);
+    cr_assert_eq(vkg_session_step(s), VKG_ERR_INPUT);
+    vkg_session_destroy(s);
+    free(whole);
+    vkg_model_destroy(m);
+    vkg_graph_destroy(g);
+    tu_context_done(ctx);
+}
+
+Test(graphs, llama_tiny_decode_vulkan) { decode_graph("llama-tiny", VKG_BACKEND_VULKAN); }
+Test(graphs, llama_tiny_decode_cpu) { decode_graph("llama-tiny", VKG_BACKEND_CPU); }
+Test(graphs, gpt2_tiny_decode_vulkan) { decode_graph("gpt2-tiny", VKG_BACKEND_VULKAN); }

@@ -269,6 +269,10 @@ int vkg_graph_input_count(const vkg_graph *g);
 vkg_result vkg_graph_input_info(const vkg_graph *g, int index, const char **name, vkg_dtype *dtype, int *n_dims);
 /* Sizes of input `index`; -1 where a run-time symbol stands. */
 vkg_result vkg_graph_input_shape(const vkg_graph *g, int index, int64_t ne[VKG_MAX_DIMS]);
+/* VKG_OK when the graph can be decoded token by token (GRAPH-FORMAT.md,
+ * decoding state); else VKG_ERR_GRAPH with *why naming the node (its weight
+ * prefix) or the reason, and *where its location. Sets no error message. */
+vkg_result vkg_graph_decodable(const vkg_graph *g, const char **why, vkg_loc *where);
 /* Vocabulary of the first `embed` node (0 when there is none). */
 int64_t vkg_graph_vocab(const vkg_graph *g);
 int vkg_graph_output_count(const vkg_graph *g);
@@ -295,6 +299,7 @@ void vkg_model_destroy(vkg_model *m);
 typedef struct vkg_session vkg_session;
 typedef struct vkg_session_desc {
     vkg_backend backend;          /* VKG_BACKEND_VULKAN (default) or VKG_BACKEND_CPU */
+    int64_t max_tokens;           /* decoding capacity (KV cache rows); 0: 2048. vkg_session_run grows it as needed */
 } vkg_session_desc;
 vkg_result vkg_session_create(vkg_model *m, const vkg_session_desc *desc, vkg_session **out);
 void vkg_session_destroy(vkg_session *s);
@@ -302,8 +307,19 @@ void vkg_session_destroy(vkg_session *s);
 /* Copies the data. Errors (VKG_ERR_INPUT): unknown name, wrong dtype or rank,
  * size not matching the graph, ids out of range (checked at run). */
 vkg_result vkg_session_set_input(vkg_session *s, const char *name, const vkg_host_tensor *t);
-/* Runs the whole graph on the inputs set. */
+/* Runs the whole graph on the inputs set, as a sequence of its own: the
+ * decoding state is reset first. */
 vkg_result vkg_session_run(vkg_session *s);
+/* Runs the inputs set as the next T tokens of the sequence, keeping the
+ * decoding state (KV cache, Canon windows, linear-attention state): a prompt
+ * in one or several calls, then one token per call. Only for decodable graphs
+ * (vkg_graph_decodable). Errors: VKG_ERR_INPUT past max_tokens, VKG_ERR_GRAPH
+ * for a graph that cannot be decoded. */
+vkg_result vkg_session_step(vkg_session *s);
+/* Forgets the sequence: position 0, zero state. */
+vkg_result vkg_session_reset(vkg_session *s);
+/* Tokens in the decoding state (P0 of the next call). */
+int64_t vkg_session_position(const vkg_session *s);
 /* Output i as f32, valid until the next run or destroy. */
 vkg_result vkg_session_get_output(vkg_session *s, int index, vkg_host_tensor *out);
 

@@ -105,6 +105,7 @@ static vkg_result attn_infer(vkg__infer_ctx *ic) {
         return vkg__error_at(ic->g->ctx, VKG_ERR_GRAPH, at, "attention: rope dims %lld exceed head_dim %lld", (long long)p->rope_dims,
                              (long long)Dh);
     }
+    ic->not_causal = !p->causal;
     if (p->rope && !p->rope_dims && Dh % 2)
         return vkg__node_error(ic->g, ic->node, "rope", "rope dims default to head_dim %lld, which is odd; give even rope dims",
                                (long long)Dh);
@@ -149,7 +150,7 @@ static vkg_result attn_ref(vkg__ref_ctx *rc) {
     int64_t T = rc->in_shape[0].ne[0], C = rc->in_shape[0].ne[1], Dh = head_dim(p, C);
     int64_t Q = p->H * Dh, KVD = p->KV * Dh;
     float *buf = vkg__malloc(rc->ctx, sizeof(float) * (size_t)(T * (2 * Q + 2 * KVD)));
-    double *scores = vkg__malloc(rc->ctx, sizeof(double) * (size_t)T);
+    double *scores = vkg__malloc(rc->ctx, sizeof(double) * (size_t)(rc->pos0 + T));
     if (!buf || !scores) {
         vkg__free(rc->ctx, buf);
         vkg__free(rc->ctx, scores);
@@ -173,7 +174,15 @@ static vkg_result attn_ref(vkg__ref_ctx *rc) {
         vkg__ref_rope(q, (size_t)Q, T, p->H, Dh, R, (float)p->theta, p->style, rc->pos0);
         vkg__ref_rope(k, (size_t)KVD, T, p->KV, Dh, R, (float)p->theta, p->style, rc->pos0);
     }
-    vkg__ref_attention(o, q, k, v, T, T, p->H, p->KV, Dh, attn_scale(p, Dh), p->causal, 0, scores);
+    const float *keys = k, *vals = v;
+    int64_t Tk = T;
+    if (p->causal) {
+        /* Append this call's keys and values to the cache; attend over all of it. */
+        memcpy(rc->state[0] + rc->pos0 * KVD, k, sizeof(float) * (size_t)(T * KVD));
+        memcpy(rc->state[1] + rc->pos0 * KVD, v, sizeof(float) * (size_t)(T * KVD));
+        keys = rc->state[0], vals = rc->state[1], Tk = rc->pos0 + T;
+    }
+    vkg__ref_attention(o, q, keys, vals, T, Tk, p->H, p->KV, Dh, attn_scale(p, Dh), p->causal, rc->pos0, scores);
     vkg__ref_linear(rc->out, (size_t)C, o, (size_t)Q, w[s.wo], p->bias ? w[s.bo] : NULL, T, C, Q);
     vkg__free(rc->ctx, buf);
     vkg__free(rc->ctx, scores);
@@ -195,8 +204,19 @@ static vkg_result attn_lower(vkg__lower_ctx *lc) {
     uint32_t Dh = (uint32_t)head_dim(p, C), H = (uint32_t)p->H, KV = (uint32_t)p->KV;
     uint32_t Q = H * Dh, KVD = KV * Dh;
     vkg__bufref none = {0};
-    vkg__bufref q = vkg__lower_temp(lc, (uint64_t)T * Q * 4), k = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
-    vkg__bufref v = vkg__lower_temp(lc, (uint64_t)T * KVD * 4), o = vkg__lower_temp(lc, (uint64_t)T * Q * 4);
+    vkg__bufref q = vkg__lower_temp(lc, (uint64_t)T * Q * 4), o = vkg__lower_temp(lc, (uint64_t)T * Q * 4);
+    vkg__bufref k, v;
+    uint32_t Tk = T, pos0 = (uint32_t)lc->pos0;
+    if (p->causal) {
+        /* Keys and values go straight into the cache rows of this call. */
+        uint64_t row = (uint64_t)KVD * 4;
+        k = vkg__bufref_sub(lc->state[0], pos0 * row, T * row);
+        v = vkg__bufref_sub(lc->state[1], pos0 * row, T * row);
+        Tk = pos0 + T;
+    } else {
+        k = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
+        v = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
+    }
     vkg__matmul_desc mq = {.x = lc->in[0], .w = lc->w[s.wq], .bias = p->bias ? lc->w[s.bq] : none, .y = q, .M = T, .N = Q, .K = C};
     vkg__matmul_desc mk = {.x = lc->in[0], .w = lc->w[s.wk], .bias = p->bias ? lc->w[s.bk] : none, .y = k, .M = T, .N = KVD, .K = C};
     vkg__matmul_desc mv = {.x = lc->in[0], .w = lc->w[s.wv], .bias = p->bias ? lc->w[s.bv] : none, .y = v, .M = T, .N = KVD, .K = C};
@@ -215,11 +235,23 @@ static vkg_result attn_lower(vkg__lower_ctx *lc) {
         rk.row_stride = KVD;
         if ((r = vkg__emit_rope(lc, &rq)) || (r = vkg__emit_rope(lc, &rk))) return r;
     }
-    vkg__attn_desc a = {.q = q, .k = k, .v = v, .o = o, .Tq = T, .Tk = T, .H = H, .KV = KV, .Dh = Dh, .pos0 = 0,
+    vkg__attn_desc a = {.q = q, .o = o, .Tq = T, .Tk = Tk, .H = H, .KV = KV, .Dh = Dh, .pos0 = pos0,
                         .scale = (float)attn_scale(p, Dh), .causal = p->causal};
+    a.k = p->causal ? vkg__bufref_sub(lc->state[0], 0, (uint64_t)Tk * KVD * 4) : k;
+    a.v = p->causal ? vkg__bufref_sub(lc->state[1], 0, (uint64_t)Tk * KVD * 4) : v;
     if ((r = vkg__emit_attention(lc, &a))) return r;
     vkg__matmul_desc mo = {.x = o, .w = lc->w[s.wo], .bias = p->bias ? lc->w[s.bo] : none, .y = lc->out, .M = T, .N = C, .K = Q};
     return vkg__emit_matmul(lc, &mo);
+}
+
+/* Causal attention keeps its keys and values: the KV cache, token-major rows
+ * [pos][kv_head * Dh] (post-RoPE keys), max_tokens rows each. */
+static void attn_state(vkg__state_ctx *sc) {
+    const attn_params *p = sc->params;
+    if (!p->causal) return;
+    int64_t KVD = p->KV * head_dim(p, sc->in[0].ne[1]);
+    vkg__need_state_cache(sc, (uint64_t)(sc->max_tokens * KVD));
+    vkg__need_state_cache(sc, (uint64_t)(sc->max_tokens * KVD));
 }
 
 const vkg__op_def vkg__op_attention = {
@@ -232,6 +264,7 @@ const vkg__op_def vkg__op_attention = {
     .weights = attn_weights,
     .ref = attn_ref,
     .lower = attn_lower,
+    .state = attn_state,
 };
 
 // >>hylra

@@ -164,6 +164,7 @@ static vkg_result patch_infer(vkg__infer_ctx *ic) {
             return vkg__node_error(ic->g, ic->node, "patch", "patch size %lld does not divide the image %s (HWC)", (long long)p->patch, s);
     int64_t n = ne[0] >= 0 && ne[1] >= 0 ? (ne[0] / p->patch) * (ne[1] / p->patch) + (p->cls ? 1 : 0) : VKG__DIM_DYN;
     ic->out = vkg__shape2(n, p->dim);
+    ic->not_causal = true;   /* an image, not a token sequence */
     return VKG_OK;
 }
 

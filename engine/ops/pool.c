@@ -16,6 +16,7 @@ static vkg_result pool_parse(vkg__parse_ctx *pc) {
 static vkg_result pool_infer(vkg__infer_ctx *ic) {
     vkg_result r = vkg__expect_f32(ic, 0, 2);
     ic->out = vkg__shape2(1, ic->in[0].ne[1]);
+    ic->not_causal = true;
     return r;
 }
 

@@ -30,6 +30,8 @@ vkg_result vkg__exec_cpu_run(vkg_session *s) {
             rc.in_shape[i] = s->shapes[node->in[i]];
             rc.in[i] = buf[node->in[i]];
         }
+        rc.max_tokens = s->max_tokens;
+        for (int k = 0; k < s->state_count[n]; k++) rc.state[k] = s->host_state[s->state_first[n] + k];
         r = vkg__ops[node->op]->ref(&rc);
     }
     for (int i = 0; i < g->n_outputs && r == VKG_OK; i++)

@@ -103,6 +103,8 @@ typedef struct resolver {
     const uint64_t *temp_size;
     const vkg__vk_buffer *weights;
     const uint64_t *weight_off, *weight_size;
+    const vkg__vk_buffer *state;
+    const uint64_t *state_off, *state_size;
     vkg__vk_buffer *const *bufs;                 /* stand-alone: TENSOR i -> bufs[i] */
     int n_bufs;
 } resolver;
@@ -124,6 +126,10 @@ static vkg_result resolve(vkg_context *ctx, const resolver *rs, vkg__bufref r, v
         break;
     case VKG__BUF_TEMP: buf = rs->arena; base = rs->temp_off[r.index]; size = rs->temp_size[r.index]; break;
     case VKG__BUF_WEIGHT: buf = rs->weights; base = rs->weight_off[r.index]; size = rs->weight_size[r.index]; break;
+    case VKG__BUF_STATE:
+        if (!rs->state) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "decoding state outside a session");
+        buf = rs->state; base = rs->state_off[r.index]; size = rs->state_size[r.index];
+        break;
     default: return vkg__error(ctx, VKG_ERR_INVALID_ARG, "unbound buffer reference");
     }
     if (!buf) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "buffer reference to a missing buffer");
@@ -159,7 +165,11 @@ struct vkg__exec_vk {
     vkg__vk_program *prog;
     vkg__vk_buffer arena;
     bool has_arena;
-    int64_t syms[VKG__MAX_SYMS];    /* sizes the program was built for */
+    vkg__vk_buffer state;           /* every decoding-state buffer of the session */
+    bool has_state;
+    uint64_t *state_off, *state_size;
+    int64_t syms[VKG__MAX_SYMS];    /* sizes and position the program was built for */
+    int64_t pos0;
     uint64_t *tensor_off, *tensor_size, *weight_size;
     uint64_t *temp_off;
     int n_dispatch_nodes;
@@ -171,6 +181,9 @@ void vkg__exec_vk_destroy(vkg_session *s) {
     vkg_context *ctx = s->ctx;
     if (e->prog) vkg__vk_program_destroy(ctx, e->prog);
     if (e->has_arena) vkg__vk_buffer_destroy(ctx, &e->arena);
+    if (e->has_state) vkg__vk_buffer_destroy(ctx, &e->state);
+    vkg__free(ctx, e->state_off);
+    vkg__free(ctx, e->state_size);
     state_free(&e->st);
     vkg__free(ctx, e->tensor_off);
     vkg__free(ctx, e->tensor_size);
@@ -200,6 +213,9 @@ static vkg_result lower_nodes(vkg_session *s, lower_state *st) {
         lc.out_shape = s->shapes[node->out];
         lc.out = (vkg__bufref){.kind = VKG__BUF_TENSOR, .index = (uint32_t)node->out};
         for (int k = 0; k < node->n_weights; k++) lc.w[k] = (vkg__bufref){.kind = VKG__BUF_WEIGHT, .index = (uint32_t)node->weights[k]};
+        for (int k = 0; k < s->state_count[n]; k++)
+            lc.state[k] = (vkg__bufref){.kind = VKG__BUF_STATE, .index = (uint32_t)(s->state_first[n] + k)};
+        lc.max_tokens = s->max_tokens;
         vkg_result r = vkg__ops[node->op]->lower(&lc);
         if (r) return r;
         if (st->err) return st->err;
@@ -270,24 +286,66 @@ static vkg_result compile(vkg_session *s, vkg__exec_vk *e) {
     }
     if (r == VKG_OK) {
         resolver rs = {.arena = &e->arena, .tensor_off = e->tensor_off, .tensor_size = e->tensor_size, .temp_off = e->temp_off,
-                       .temp_size = e->st.temp_size, .weights = &s->m->wbuf, .weight_off = s->m->offsets, .weight_size = e->weight_size};
+                       .temp_size = e->st.temp_size, .weights = &s->m->wbuf, .weight_off = s->m->offsets, .weight_size = e->weight_size,
+                       .state = e->has_state ? &e->state : NULL, .state_off = e->state_off, .state_size = e->state_size};
         r = build_program(ctx, &e->st, &rs, &e->prog);
     }
     if (r == VKG_OK) {
         memcpy(e->syms, s->syms, sizeof e->syms);
+        e->pos0 = s->pos0;
         s->stats.n_dispatches = (uint32_t)e->st.n_d;
         s->stats.n_barriers = vkg__vk_program_barriers(e->prog);
     }
     return r;
 }
 
+/* One device buffer holds every state of the session, each at an aligned offset. */
+static vkg_result alloc_state(vkg_session *s, vkg__exec_vk *e) {
+    vkg_context *ctx = s->ctx;
+    e->state_off = vkg__calloc(ctx, (size_t)s->n_states + 1, sizeof(uint64_t));
+    e->state_size = vkg__calloc(ctx, (size_t)s->n_states + 1, sizeof(uint64_t));
+    if (!e->state_off || !e->state_size) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+    uint64_t align = VKG__MAX(ctx->vk->storage_align, 16), total = 0;
+    for (int i = 0; i < s->n_states; i++) {
+        e->state_off[i] = total;
+        e->state_size[i] = s->state_floats[i] * 4;
+        total += (e->state_size[i] + align - 1) / align * align;
+    }
+    if (total == 0) return VKG_OK;
+    vkg_result r = vkg__vk_buffer_create(ctx, total, VKG__MEM_DEVICE, &e->state);
+    e->has_state = r == VKG_OK;
+    return r;
+}
+
+/* Zeroes the states a new sequence must see as zero (not the KV caches). */
+static vkg_result zero_state(vkg_session *s, vkg__exec_vk *e) {
+    uint64_t biggest = 0;
+    for (int i = 0; i < s->n_states; i++)
+        if (!s->state_is_cache[i]) biggest = VKG__MAX(biggest, e->state_size[i]);
+    if (biggest == 0) return VKG_OK;
+    void *zeros = vkg__calloc(s->ctx, 1, (size_t)biggest);
+    if (!zeros) return vkg__error(s->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+    vkg_result r = VKG_OK;
+    for (int i = 0; i < s->n_states && r == VKG_OK; i++)
+        if (!s->state_is_cache[i]) r = vkg__vk_upload(s->ctx, &e->state, e->state_off[i], zeros, e->state_size[i]);
+    vkg__free(s->ctx, zeros);
+    return r;
+}
+
 vkg_result vkg__exec_vk_run(vkg_session *s) {
     vkg_context *ctx = s->ctx;
     const vkg_graph *g = s->m->graph;
-    if (!s->vk && !(s->vk = vkg__calloc(ctx, 1, sizeof *s->vk))) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
-    vkg__exec_vk *e = s->vk;
     vkg_result r = VKG_OK;
-    if (!e->prog || memcmp(e->syms, s->syms, sizeof e->syms) != 0) r = compile(s, e);
+    if (!s->vk) {
+        if (!(s->vk = vkg__calloc(ctx, 1, sizeof *s->vk))) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+        if ((r = alloc_state(s, s->vk))) return r;
+    }
+    vkg__exec_vk *e = s->vk;
+    if (s->state_dirty) {
+        if ((r = zero_state(s, e))) return r;
+        s->state_dirty = false;
+    }
+    if (!e->prog || e->pos0 != s->pos0 || memcmp(e->syms, s->syms, sizeof e->syms) != 0) r = compile(s, e);
     for (int i = 0; i < g->n_inputs && r == VKG_OK; i++) {
         int t = g->inputs[i];
         r = vkg__vk_upload(ctx, &e->arena, e->tensor_off[t], s->inputs[i].data, e->tensor_size[t]);

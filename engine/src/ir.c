@@ -24,6 +24,14 @@ static bool grow_array(vkg_graph *g, void **arr, int *cap, size_t elem) {
     return true;
 }
 
+/* Locations point at the graph's own copy of the file name, never the caller's. */
+static vkg_loc own_loc(vkg_graph *g, vkg_loc loc) {
+    if (!loc.file) return loc;
+    if (g->file && strcmp(loc.file, g->file) == 0) loc.file = g->file;
+    else loc.file = vkg__arena_strdup(&g->arena, loc.file);
+    return loc;
+}
+
 static vkg_result oom(vkg_graph *g) { return vkg__error(g->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory building the graph"); }
 
 // >>shapes
@@ -127,7 +135,7 @@ static int new_tensor(vkg_graph *g, const char *name, vkg_loc loc) {
     if (!GROW(g, g->tensors, g->n_tensors, g->cap_tensors)) return -1;
     vkg__tensor *t = &g->tensors[g->n_tensors];
     memset(t, 0, sizeof *t);
-    t->loc = loc;
+    t->loc = own_loc(g, loc);
     if (name && !(t->name = vkg__arena_strdup(&g->arena, name))) return -1;
     t->producer = -1;
     return g->n_tensors++;
@@ -270,6 +278,19 @@ int vkg__need_weight(vkg__weights_ctx *wc, const char *suffix, vkg__init init, i
 
 void vkg__need_conv_weight(vkg__weights_ctx *wc, int slot) { wc->conv[slot] = 1; }
 
+int vkg__need_state(vkg__state_ctx *sc, uint64_t n) {
+    VKG_ASSERT(sc->n < VKG__MAX_NODE_STATES);
+    sc->floats[sc->n] = n ? n : 1;
+    sc->cache[sc->n] = false;
+    return sc->n++;
+}
+
+int vkg__need_state_cache(vkg__state_ctx *sc, uint64_t n) {
+    int k = vkg__need_state(sc, n);
+    sc->cache[k] = true;
+    return k;
+}
+
 static vkg_result set_prefix(vkg_graph *g, vkg__node *node, const vkg_node_desc *desc) {
     if (desc->name) {
         node->prefix = vkg__arena_strdup(&g->arena, desc->name);
@@ -312,7 +333,7 @@ vkg_result vkg_graph_add_node(vkg_graph *g, const vkg_node_desc *desc, vkg_tenso
     vkg__node *node = &g->nodes[g->n_nodes];
     memset(node, 0, sizeof *node);
     node->op = (vkg_op)op;
-    node->loc = desc->loc;
+    node->loc = own_loc(g, desc->loc);
     node->op_index = g->op_counts[op];
     node->n_in = desc->n_inputs;
     for (int i = 0; i < desc->n_inputs; i++) node->in[i] = (int)desc->inputs[i].id - 1;
@@ -342,6 +363,7 @@ vkg_result vkg_graph_add_node(vkg_graph *g, const vkg_node_desc *desc, vkg_tenso
     g->tensors[t].shape = ic.out;
     g->tensors[t].producer = g->n_nodes;
     node->out = t;
+    node->causal = !ic.not_causal;
     g->op_counts[op]++;
     g->n_nodes++;
     if (out) out->id = (uint32_t)t + 1;
@@ -364,7 +386,7 @@ vkg_result vkg_graph_name_tensor(vkg_graph *g, vkg_tensor t, const char *name, v
     vkg__tensor *tt = &g->tensors[t.id - 1];
     if (tt->name) return vkg__error_at(g->ctx, VKG_ERR_GRAPH, loc, "tensor already has the name '%s'", tt->name);
     if (!(tt->name = vkg__arena_strdup(&g->arena, name))) return oom(g);
-    tt->loc = loc;
+    tt->loc = own_loc(g, loc);
     return VKG_OK;
 }
 
@@ -384,6 +406,7 @@ vkg_result vkg_graph_add_output(vkg_graph *g, vkg_tensor t, const char *name, vk
 vkg_result vkg_graph_set_weights(vkg_graph *g, const vkg_weights_source *src) {
     if (!g || !src) return VKG_ERR_INVALID_ARG;
     g->wsrc = *src;
+    g->wsrc.loc = own_loc(g, src->loc);
     if (g->wsrc.std == 0) g->wsrc.std = 0.02;
     if (src->std < 0) return vkg__error_at(g->ctx, VKG_ERR_GRAPH, src->loc, "weights: std must not be negative");
     g->wsrc.path = NULL;
@@ -409,8 +432,9 @@ vkg_result vkg_graph_set_hylra(vkg_graph *g, const vkg_hylra_desc *desc) {
     if (!pol || !locs) return oom(g);
     for (int i = 0; i < desc->n_policy; i++) {
         pol[i] = desc->policy_full[i];
-        locs[i] = desc->policy_locs ? desc->policy_locs[i] : desc->loc;
+        locs[i] = own_loc(g, desc->policy_locs ? desc->policy_locs[i] : desc->loc);
     }
+    g->hylra.loc = own_loc(g, desc->loc);
     g->hylra.policy_full = pol;
     g->hylra.policy_locs = locs;
     g->has_hylra = true;
@@ -549,6 +573,24 @@ int64_t vkg_graph_vocab(const vkg_graph *g) {
     for (int i = 0; g && i < g->n_nodes; i++)
         if (g->nodes[i].op == VKG_OP_embed && g->nodes[i].n_weights > 0) return g->weights[g->nodes[i].weights[0]].shape.ne[0];
     return 0;
+}
+
+vkg_result vkg_graph_decodable(const vkg_graph *g, const char **why, vkg_loc *where) {
+    if (!g) return VKG_ERR_INVALID_ARG;
+    *why = NULL;
+    if (where) *where = (vkg_loc){0};
+    const vkg__tensor *first = g->n_inputs ? &g->tensors[g->inputs[0]] : NULL;
+    if (!first || first->dtype != VKG_DTYPE_I32 || first->shape.n_dims != 1 || first->shape.ne[0] >= 0) {
+        *why = "the first input is not i32 tokens of shape [T]";
+        return VKG_ERR_GRAPH;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].causal) {
+            *why = g->nodes[i].prefix;
+            if (where) *where = g->nodes[i].loc;
+            return VKG_ERR_GRAPH;
+        }
+    return VKG_OK;
 }
 
 int vkg_graph_output_count(const vkg_graph *g) { return g ? g->n_outputs : 0; }

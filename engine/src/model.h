@@ -32,8 +32,19 @@ struct vkg_session {
     vkg__shape *output_shapes;
     vkg_session_stats stats;
     vkg__exec_vk *vk;
-    int64_t pos0;
+    int64_t pos0;                   /* tokens in the decoding state */
+    int64_t max_tokens;             /* capacity of position-indexed state */
+    /* Decoding state: node n owns states state_first[n] .. + state_count[n]. */
+    int *state_first, *state_count;
+    uint64_t *state_floats;         /* [n_states] */
+    bool *state_is_cache;           /* [n_states]: written before read, never zeroed */
+    int n_states;
+    float **host_state;             /* CPU backend: [n_states] */
+    bool state_dirty;               /* Vulkan: zero the device state before the next call */
 };
+
+/* (Re)sizes the decoding state for max_tokens and zeroes it. */
+vkg_result vkg__session_state_init(vkg_session *s, int64_t max_tokens);
 
 void vkg__weights_draw(const vkg_graph *g, uint64_t seed, double std, float **host);
 vkg_result vkg__exec_cpu_run(vkg_session *s);

@@ -17,22 +17,96 @@ vkg_result vkg_session_create(vkg_model *m, const vkg_session_desc *desc, vkg_se
     s->m = m;
     s->ctx = ctx;
     s->backend = desc->backend;
+    s->max_tokens = desc->max_tokens > 0 ? desc->max_tokens : 2048;
     const vkg_graph *g = m->graph;
     s->shapes = vkg__calloc(ctx, (size_t)g->n_tensors, sizeof(vkg__shape));
     s->outputs = vkg__calloc(ctx, (size_t)g->n_outputs, sizeof(float *));
     s->output_shapes = vkg__calloc(ctx, (size_t)g->n_outputs, sizeof(vkg__shape));
-    if (!s->shapes || !s->outputs || !s->output_shapes) {
+    s->state_first = vkg__calloc(ctx, (size_t)g->n_nodes + 1, sizeof(int));
+    s->state_count = vkg__calloc(ctx, (size_t)g->n_nodes + 1, sizeof(int));
+    vkg_result r = VKG_OK;
+    if (!s->shapes || !s->outputs || !s->output_shapes || !s->state_first || !s->state_count)
+        r = vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (r == VKG_OK) r = vkg__session_state_init(s, s->max_tokens);
+    if (r) {
         vkg_session_destroy(s);
-        return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+        return r;
     }
     *out = s;
     return VKG_OK;
 }
 
+static void free_host_state(vkg_session *s) {
+    if (!s->host_state) return;
+    for (int i = 0; i < s->n_states; i++) vkg__free(s->ctx, s->host_state[i]);
+    vkg__free(s->ctx, s->host_state);
+    s->host_state = NULL;
+}
+
+/* Asks every node with decoding state how much it needs for max_tokens. */
+vkg_result vkg__session_state_init(vkg_session *s, int64_t max_tokens) {
+    const vkg_graph *g = s->m->graph;
+    vkg_context *ctx = s->ctx;
+    int total = 0;
+    uint64_t floats[1024];
+    bool cache[1024];
+    for (int n = 0; n < g->n_nodes; n++) {
+        const vkg__node *node = &g->nodes[n];
+        s->state_first[n] = total;
+        s->state_count[n] = 0;
+        if (!vkg__ops[node->op]->state) continue;
+        vkg__state_ctx sc = {.g = g, .node = node, .params = node->params, .max_tokens = max_tokens};
+        for (int i = 0; i < node->n_in; i++) sc.in[i] = g->tensors[node->in[i]].shape;
+        vkg__ops[node->op]->state(&sc);
+        if (total + sc.n > (int)VKG__COUNTOF(floats)) return vkg__error(ctx, VKG_ERR_UNSUPPORTED, "too many decoding-state buffers");
+        for (int k = 0; k < sc.n; k++) floats[total + k] = sc.floats[k], cache[total + k] = sc.cache[k];
+        s->state_count[n] = sc.n;
+        total += sc.n;
+    }
+    free_host_state(s);
+    vkg__free(ctx, s->state_floats);
+    vkg__free(ctx, s->state_is_cache);
+    s->n_states = total;
+    s->max_tokens = max_tokens;
+    s->state_floats = vkg__calloc(ctx, (size_t)total + 1, sizeof(uint64_t));
+    s->state_is_cache = vkg__calloc(ctx, (size_t)total + 1, sizeof(bool));
+    if (!s->state_floats || !s->state_is_cache) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(s->state_floats, floats, sizeof(uint64_t) * (size_t)total);
+    memcpy(s->state_is_cache, cache, sizeof(bool) * (size_t)total);
+    if (s->backend == VKG_BACKEND_CPU) {
+        if (!(s->host_state = vkg__calloc(ctx, (size_t)total + 1, sizeof(float *)))) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+        for (int i = 0; i < total; i++)
+            if (!(s->host_state[i] = vkg__calloc(ctx, (size_t)floats[i], sizeof(float))))
+                return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory for decoding state (%llu floats)",
+                                  (unsigned long long)floats[i]);
+    } else {
+        vkg__exec_vk_destroy(s);   /* buffers are sized by the state; rebuilt on the next call */
+    }
+    s->pos0 = 0;
+    s->state_dirty = true;
+    return VKG_OK;
+}
+
+vkg_result vkg_session_reset(vkg_session *s) {
+    if (!s) return VKG_ERR_INVALID_ARG;
+    s->pos0 = 0;
+    for (int i = 0; s->host_state && i < s->n_states; i++)
+        if (!s->state_is_cache[i]) memset(s->host_state[i], 0, (size_t)s->state_floats[i] * sizeof(float));
+    s->state_dirty = true;
+    return VKG_OK;
+}
+
+int64_t vkg_session_position(const vkg_session *s) { return s ? s->pos0 : 0; }
+
 void vkg_session_destroy(vkg_session *s) {
     if (!s) return;
     vkg_context *ctx = s->ctx;
     vkg__exec_vk_destroy(s);
+    free_host_state(s);
+    vkg__free(ctx, s->state_floats);
+    vkg__free(ctx, s->state_is_cache);
+    vkg__free(ctx, s->state_first);
+    vkg__free(ctx, s->state_count);
     for (int i = 0; i < 16; i++) vkg__free(ctx, s->inputs[i].data);
     if (s->outputs)
         for (int i = 0; i < s->m->graph->n_outputs; i++) vkg__free(ctx, s->outputs[i]);
@@ -114,13 +188,45 @@ static vkg_result alloc_outputs(vkg_session *s) {
     return VKG_OK;
 }
 
-vkg_result vkg_session_run(vkg_session *s) {
-    if (!s) return VKG_ERR_INVALID_ARG;
+/* Rows of this call: the first input's leading size for token graphs. */
+static int64_t call_tokens(const vkg_session *s) { return s->inputs[0].ne[0]; }
+
+static vkg_result execute(vkg_session *s, bool decodable) {
     vkg_result r = prepare_run(s);
     if (r == VKG_OK) r = alloc_outputs(s);
     if (r) return r;
     s->stats.weight_bytes = s->m->weight_bytes;
-    return s->backend == VKG_BACKEND_CPU ? vkg__exec_cpu_run(s) : vkg__exec_vk_run(s);
+    r = s->backend == VKG_BACKEND_CPU ? vkg__exec_cpu_run(s) : vkg__exec_vk_run(s);
+    if (r == VKG_OK && decodable) s->pos0 += call_tokens(s);
+    return r;
+}
+
+vkg_result vkg_session_run(vkg_session *s) {
+    if (!s) return VKG_ERR_INVALID_ARG;
+    const char *why;
+    bool decodable = vkg_graph_decodable(s->m->graph, &why, NULL) == VKG_OK;
+    vkg_result r = vkg_session_reset(s);
+    /* A whole sequence longer than the state: grow it (a run is never refused for length). */
+    if (r == VKG_OK && decodable && s->input_set[0] && call_tokens(s) > s->max_tokens) r = vkg__session_state_init(s, call_tokens(s));
+    if (r) return r;
+    r = execute(s, false);
+    vkg_session_reset(s);
+    return r;
+}
+
+vkg_result vkg_session_step(vkg_session *s) {
+    if (!s) return VKG_ERR_INVALID_ARG;
+    const char *why;
+    vkg_loc where;
+    if (vkg_graph_decodable(s->m->graph, &why, &where) != VKG_OK) {
+        if (where.line > 0) return vkg__error_at(s->ctx, VKG_ERR_GRAPH, where, "%s cannot be decoded token by token (it reads later rows)", why);
+        return vkg__error(s->ctx, VKG_ERR_GRAPH, "the graph cannot be decoded token by token: %s", why);
+    }
+    if (!s->input_set[0]) return vkg__error(s->ctx, VKG_ERR_INPUT, "input '%s' was not given", s->m->graph->tensors[s->m->graph->inputs[0]].name);
+    if (s->pos0 + call_tokens(s) > s->max_tokens)
+        return vkg__error(s->ctx, VKG_ERR_INPUT, "the sequence would reach %lld tokens, past the session's max_tokens %lld",
+                          (long long)(s->pos0 + call_tokens(s)), (long long)s->max_tokens);
+    return execute(s, true);
 }
 
 vkg_result vkg_session_get_output(vkg_session *s, int index, vkg_host_tensor *out) {

@@ -118,6 +118,7 @@ typedef struct vkg__node {
     int out;                        /* tensor index */
     int n_weights;
     int weights[VKG__MAX_NODE_WEIGHTS]; /* indices into g->weights, in the op's declared order */
+    bool causal;                    /* false: the node cannot be decoded token by token (set by infer) */
 } vkg__node;
 
 typedef struct vkg__dim {
@@ -182,6 +183,7 @@ typedef struct vkg__infer_ctx {
     vkg_dtype in_dtype[2];
     vkg__shape out;                 /* set by infer */
     vkg_dtype out_dtype;            /* set by infer (default f32) */
+    bool not_causal;                /* set by infer: a row reads later rows (no token-by-token decoding) */
 } vkg__infer_ctx;
 
 typedef struct vkg__weights_ctx {
@@ -202,6 +204,24 @@ typedef struct vkg__weights_ctx {
 int vkg__need_weight(vkg__weights_ctx *wc, const char *suffix, vkg__init init, int n_dims, ...);
 void vkg__need_conv_weight(vkg__weights_ctx *wc, int slot);
 
+#define VKG__MAX_NODE_STATES 8
+
+typedef struct vkg__state_ctx {
+    const vkg_graph *g;
+    const vkg__node *node;
+    const void *params;
+    vkg__shape in[2];               /* concrete except the row dim, which may be symbolic */
+    int64_t max_tokens;             /* capacity for position-indexed state */
+    int n;
+    uint64_t floats[VKG__MAX_NODE_STATES];   /* filled by vkg__need_state */
+    bool cache[VKG__MAX_NODE_STATES];
+} vkg__state_ctx;
+/* Declares a state buffer of n f32 values, zero at the start of a sequence; returns its slot. */
+int vkg__need_state(vkg__state_ctx *sc, uint64_t n);
+/* Same for position-indexed state (KV cache) that is always written before it
+ * is read, so a new sequence need not zero it. */
+int vkg__need_state_cache(vkg__state_ctx *sc, uint64_t n);
+
 typedef struct vkg__ref_ctx {
     vkg_context *ctx;
     const vkg__node *node;
@@ -213,6 +233,8 @@ typedef struct vkg__ref_ctx {
     float *out;
     const float *const *w;          /* by slot, f32, PyTorch layouts */
     int64_t pos0;                   /* tokens already in the decoding state */
+    float *state[VKG__MAX_NODE_STATES]; /* the node's decoding state, by slot (see vkg__state_ctx) */
+    int64_t max_tokens;             /* capacity of position-indexed state (KV cache) */
 } vkg__ref_ctx;
 
 /* >>memory planning (plan.c) */
@@ -227,6 +249,7 @@ typedef enum vkg__buf_kind {
     VKG__BUF_TENSOR,                /* index: graph tensor (arena) */
     VKG__BUF_TEMP,                  /* index: temp made by vkg__lower_temp (arena, lives for the node) */
     VKG__BUF_WEIGHT,                /* index: graph weight */
+    VKG__BUF_STATE,                 /* index: session state buffer (decoding state, kept between calls) */
     VKG__BUF_KIND_COUNT
 } vkg__buf_kind;
 
@@ -261,7 +284,9 @@ struct vkg__lower_ctx {
     vkg__shape out_shape;
     vkg__bufref out;
     vkg__bufref w[VKG__MAX_NODE_WEIGHTS];
+    vkg__bufref state[VKG__MAX_NODE_STATES];
     int64_t pos0;
+    int64_t max_tokens;
     vkg__device_class devclass;
     uint32_t subgroup_size;
     void *impl;                     /* exec_vk.c's state */
@@ -299,6 +324,10 @@ typedef struct vkg__op_def {
      * range, positions below max_len). rc->in[i] is NULL unless input i is a
      * graph input; rc->out is NULL. Errors: VKG_ERR_INPUT. */
     vkg_result (*check_run)(vkg__ref_ctx *rc);
+    /* Optional: declares the decoding state the node keeps between calls
+     * (KV cache, Canon windows, linear-attention S and z): f32 buffers,
+     * zero at the start of a sequence. */
+    void (*state)(vkg__state_ctx *sc);
 } vkg__op_def;
 
 extern const vkg__op_def *const vkg__ops[VKG_OP_COUNT];
