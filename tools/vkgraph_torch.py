@@ -1252,15 +1252,20 @@ class Graph(torch.nn.Module):
         t, _ = safetensors_io.load(path)
         self.load_weights(t, path)
 
-    def random_weights(self, seed=0, std=0.02):
-        """Weights with the right keys and shapes, drawn with numpy (NOT the engine's generator)."""
+    def random_weights(self, seed=0, std=0.02, vary=False):
+        """Weights with the right keys and shapes, drawn with numpy (NOT the engine's generator).
+        vary: norm scales, biases and running statistics random too (a sharper test)."""
         rng = np.random.default_rng(seed)
         out = {}
         for k, (s, init, _) in self.weight_specs.items():
             if init == "normal":
                 out[k] = (rng.standard_normal(s) * std).astype(np.float32)
-            else:
+            elif not vary:
                 out[k] = np.full(s, 1.0 if init == "one" else 0.0, np.float32)
+            elif init == "one":
+                out[k] = rng.uniform(0.5, 1.5 if not k.endswith("running_var") else 2.0, s).astype(np.float32)
+            else:
+                out[k] = (rng.standard_normal(s) * 0.1).astype(np.float32)
         return out
 
     # running ----------------------------------------------------------------

@@ -9,7 +9,7 @@
  *   vkg_graph     the IR: inputs, nodes, tensors. Built by the YAML frontend
  *                 (frontend/vkg_frontend.h) or through the calls below.
  *   vkg_model     a graph whose weights are bound (safetensors or random) and
- *                 uploaded; the graph may be destroyed afterwards.
+ *                 uploaded; the graph must outlive its models.
  *   vkg_session   a model planned and compiled for one backend: memory arena,
  *                 pipelines, recorded commands.
  *

@@ -1,30 +1,14 @@
 /*
- * attention.c — `attention` kind softmax (OPS.md 9, 10): q/k/v projections,
- * optional QK-norm (full or per head), RoPE (half or interleaved, partial),
- * causal or full softmax attention with GQA, output projection; and the
- * graph-level checks of the `hylra:` policy. Linear attention, SLA and
- * Canon-B belong to the research blocks and are refused with a clear error.
+ * attention.c — the `attention` op's front (OPS.md 9, 10, 12, 13): arguments
+ * of every kind, shapes, weights, decoding state, q/k/v projections, QK-norm
+ * (full or per head), Canon-B, RoPE, the output projection; the kind's core
+ * (attention_softmax.c, attention_linear.c) sits in between. Also the
+ * graph-level checks of the `hylra:` policy.
  */
-#include "op_util.h"
+#include "attention.h"
 
 #include <math.h>
 #include <string.h>
-
-enum { QK_NONE, QK_FULL, QK_HEAD };
-
-typedef struct attn_params {
-    int64_t H, KV, Dh;
-    bool causal, bias;
-    bool rope;
-    double theta;
-    int64_t rope_dims;      /* 0: head_dim */
-    vkg__rope_style style;
-    bool has_scale;
-    double scale;
-    int qk_norm;
-    double qk_eps;
-    bool explicit_dh;
-} attn_params;
 
 static vkg_result parse_rope(vkg__parse_ctx *pc, attn_params *p) {
     const vkg_value *rope = vkg__arg(pc, "rope");
@@ -57,13 +41,49 @@ static vkg_result refuse_unless(vkg__parse_ctx *pc, const char *arg, const char 
     return VKG_OK;
 }
 
+static vkg_result parse_grid(vkg__parse_ctx *pc, attn_params *p) {
+    const vkg_value *g = vkg__arg(pc, "grid");
+    if (!g) return VKG_OK;
+    if (g->kind != VKG_VALUE_LIST || g->n != 2) return vkg__node_error(pc->g, pc->node, "grid", "grid must be a list [gh, gw]");
+    vkg_result r;
+    for (int i = 0; i < 2; i++) {
+        if ((r = vkg__value_int(pc, &g->items[i], "grid", &p->grid[i]))) return r;
+        if (p->grid[i] < 1) return vkg__error_at(pc->g->ctx, VKG_ERR_GRAPH, g->items[i].loc, "attention: grid sizes must be at least 1");
+    }
+    p->has_grid = true;
+    return VKG_OK;
+}
+
+/* Arguments of linear and sla attention and their rules (GRAPH-FORMAT.md). */
+static vkg_result parse_kind_args(vkg__parse_ctx *pc, attn_params *p) {
+    vkg_result r;
+    if (p->kind != ATTN_LINEAR && ((r = refuse_unless(pc, "feature", "linear")) || (r = refuse_unless(pc, "decay", "linear")))) return r;
+    if (p->kind != ATTN_SLA && ((r = refuse_unless(pc, "dwc_kernel", "sla")) || (r = refuse_unless(pc, "grid", "sla")))) return r;
+    if (p->kind == ATTN_LINEAR) {
+        if ((r = vkg__arg_enum(pc, "feature", VKG__ARGS("elu1", "relu"), FEATURE_ELU1, &p->feature)) ||
+            (r = vkg__arg_bool(pc, "decay", false, &p->decay)))
+            return r;
+        if (p->decay && !p->causal)
+            return vkg__node_error(pc->g, pc->node, "decay", "decay needs causal attention (a decay orders the tokens)");
+    }
+    if (p->kind == ATTN_SLA) {
+        if ((r = vkg__arg_int(pc, "dwc_kernel", false, 5, &p->dwc_kernel)) || (r = parse_grid(pc, p))) return r;
+        if (p->dwc_kernel < 1) return vkg__node_error(pc->g, pc->node, "dwc_kernel", "dwc_kernel must be at least 1");
+        if (!p->causal && !p->has_grid)
+            return vkg__node_error(pc->g, pc->node, NULL, "sla with causal: false needs grid: [gh, gw]");
+        if (p->causal && p->has_grid) return vkg__node_error(pc->g, pc->node, "grid", "grid applies to sla with causal: false only");
+        if (p->has_grid && p->dwc_kernel % 2 == 0)
+            return vkg__node_error(pc->g, pc->node, "dwc_kernel", "dwc_kernel must be odd with grid, got %lld", (long long)p->dwc_kernel);
+    }
+    return VKG_OK;
+}
+
 static vkg_result attn_parse(vkg__parse_ctx *pc) {
     attn_params *p = pc->params;
     int kind;
-    bool canon;
     vkg_result r;
     if ((r = vkg__arg_enum(pc, "kind", VKG__ARGS("softmax", "linear", "sla"), -1, &kind))) return r;
-    if (kind != 0) return vkg__node_error(pc->g, pc->node, "kind", "kind %s is not implemented in this version of the engine", kind == 1 ? "linear" : "sla");
+    p->kind = (attn_kind)kind;
     if ((r = vkg__arg_int(pc, "heads", true, 0, &p->H))) return r;
     if (p->H < 1) return vkg__node_error(pc->g, pc->node, "heads", "heads must be at least 1");
     if ((r = vkg__arg_int(pc, "kv_heads", false, p->H, &p->KV))) return r;
@@ -78,15 +98,22 @@ static vkg_result attn_parse(vkg__parse_ctx *pc) {
     if ((r = vkg__arg_float(pc, "scale", 0.0, &p->scale))) return r;
     if ((r = vkg__arg_enum(pc, "qk_norm", VKG__ARGS("none", "full", "head"), QK_NONE, &p->qk_norm))) return r;
     if ((r = vkg__arg_float(pc, "qk_norm_eps", 1e-6, &p->qk_eps))) return r;
-    if ((r = vkg__arg_bool(pc, "canon", false, &canon))) return r;
-    if (canon) return vkg__node_error(pc->g, pc->node, "canon", "canon: true (Canon-B) is not implemented in this version of the engine");
-    if ((r = refuse_unless(pc, "feature", "linear")) || (r = refuse_unless(pc, "decay", "linear")) ||
-        (r = refuse_unless(pc, "dwc_kernel", "sla")) || (r = refuse_unless(pc, "grid", "sla")))
-        return r;
-    return VKG_OK;
+    if ((r = vkg__arg_bool(pc, "canon", false, &p->canon))) return r;
+    if (p->canon) return vkg__node_error(pc->g, pc->node, "canon", "canon: true (Canon-B) is not implemented in this version of the engine");
+    return parse_kind_args(pc, p);
 }
 
-static int64_t head_dim(const attn_params *p, int64_t C) { return p->explicit_dh ? p->Dh : C / p->H; }
+int64_t vkg__attn_head_dim(const attn_params *p, int64_t C) { return p->explicit_dh ? p->Dh : C / p->H; }
+double vkg__attn_scale(const attn_params *p, int64_t Dh) { return p->has_scale ? p->scale : 1.0 / sqrt((double)Dh); }
+bool vkg__attn_kv_in_cache(const attn_params *p) { return p->kind == ATTN_SOFTMAX && p->causal; }
+
+static attn_dims dims_of(const attn_params *p, const vkg__shape *in) {
+    attn_dims d = {.T = in->ne[0], .C = in->ne[1], .H = p->H, .KV = p->KV};
+    d.Dh = vkg__attn_head_dim(p, d.C);
+    d.Q = d.H * d.Dh;
+    d.KVD = d.KV * d.Dh;
+    return d;
+}
 
 static vkg_result attn_infer(vkg__infer_ctx *ic) {
     const attn_params *p = ic->params;
@@ -97,7 +124,7 @@ static vkg_result attn_infer(vkg__infer_ctx *ic) {
     if (!p->explicit_dh && C % p->H)
         return vkg__node_error(ic->g, ic->node, "heads", "C / heads is not exact (C = %lld, heads = %lld); give head_dim", (long long)C,
                                (long long)p->H);
-    int64_t Dh = head_dim(p, C);
+    int64_t Dh = vkg__attn_head_dim(p, C);
     if (p->rope && p->rope_dims > Dh) {
         vkg_loc at = vkg__node_arg_loc(ic->node, "rope");
         const vkg_value *dims = vkg__map_get(vkg__map_get(ic->node->args, "rope", NULL), "dims", NULL);
@@ -105,57 +132,71 @@ static vkg_result attn_infer(vkg__infer_ctx *ic) {
         return vkg__error_at(ic->g->ctx, VKG_ERR_GRAPH, at, "attention: rope dims %lld exceed head_dim %lld", (long long)p->rope_dims,
                              (long long)Dh);
     }
-    ic->not_causal = !p->causal;
     if (p->rope && !p->rope_dims && Dh % 2)
         return vkg__node_error(ic->g, ic->node, "rope", "rope dims default to head_dim %lld, which is odd; give even rope dims",
                                (long long)Dh);
+    int64_t T = ic->in[0].ne[0];
+    if (p->has_grid && T >= 0 && T != p->grid[0] * p->grid[1])
+        return vkg__node_error(ic->g, ic->node, "grid", "grid [%lld, %lld] holds %lld tokens but the input has T = %lld", (long long)p->grid[0],
+                               (long long)p->grid[1], (long long)(p->grid[0] * p->grid[1]), (long long)T);
+    ic->not_causal = !p->causal;
     ic->out = ic->in[0];
     return VKG_OK;
 }
 
-typedef struct attn_slots { int wq, wk, wv, wo, bq, bk, bv, bo, qn, kn; } attn_slots;
-
-static attn_slots slots_of(const attn_params *p) {
-    attn_slots s = {0, 1, 2, 3, -1, -1, -1, -1, -1, -1};
+attn_slots vkg__attn_slots(const attn_params *p) {
+    attn_slots s = {0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
     int k = 4;
-    if (p->bias) { s.bq = k++; s.bk = k++; s.bv = k++; s.bo = k++; }
-    if (p->qk_norm != QK_NONE) { s.qn = k++; s.kn = k++; }
+    if (p->bias) s.bq = k++, s.bk = k++, s.bv = k++, s.bo = k++;
+    if (p->qk_norm != QK_NONE) s.qn = k++, s.kn = k++;
+    if (p->canon) s.canon = k++;
+    if (p->decay) s.decay = k++;
+    if (p->kind == ATTN_SLA) s.dwc_w = k++, s.dwc_b = k++;
     return s;
 }
 
 static void attn_weights(vkg__weights_ctx *wc) {
     const attn_params *p = wc->params;
-    int64_t C = wc->in[0].ne[1], Dh = head_dim(p, C), Q = p->H * Dh, KVD = p->KV * Dh;
-    vkg__need_weight(wc, "wq", VKG__INIT_NORMAL, 2, Q, C);
-    vkg__need_weight(wc, "wk", VKG__INIT_NORMAL, 2, KVD, C);
-    vkg__need_weight(wc, "wv", VKG__INIT_NORMAL, 2, KVD, C);
-    vkg__need_weight(wc, "wo", VKG__INIT_NORMAL, 2, C, Q);
+    attn_dims d = dims_of(p, &wc->in[0]);
+    vkg__need_weight(wc, "wq", VKG__INIT_NORMAL, 2, d.Q, d.C);
+    vkg__need_weight(wc, "wk", VKG__INIT_NORMAL, 2, d.KVD, d.C);
+    vkg__need_weight(wc, "wv", VKG__INIT_NORMAL, 2, d.KVD, d.C);
+    vkg__need_weight(wc, "wo", VKG__INIT_NORMAL, 2, d.C, d.Q);
     if (p->bias) {
-        vkg__need_weight(wc, "bq", VKG__INIT_ZEROS, 1, Q);
-        vkg__need_weight(wc, "bk", VKG__INIT_ZEROS, 1, KVD);
-        vkg__need_weight(wc, "bv", VKG__INIT_ZEROS, 1, KVD);
-        vkg__need_weight(wc, "bo", VKG__INIT_ZEROS, 1, C);
+        vkg__need_weight(wc, "bq", VKG__INIT_ZEROS, 1, d.Q);
+        vkg__need_weight(wc, "bk", VKG__INIT_ZEROS, 1, d.KVD);
+        vkg__need_weight(wc, "bv", VKG__INIT_ZEROS, 1, d.KVD);
+        vkg__need_weight(wc, "bo", VKG__INIT_ZEROS, 1, d.C);
     }
     if (p->qk_norm != QK_NONE) {
-        vkg__need_weight(wc, "q_norm.weight", VKG__INIT_ONES, 1, p->qk_norm == QK_FULL ? Q : Dh);
-        vkg__need_weight(wc, "k_norm.weight", VKG__INIT_ONES, 1, p->qk_norm == QK_FULL ? KVD : Dh);
+        vkg__need_weight(wc, "q_norm.weight", VKG__INIT_ONES, 1, p->qk_norm == QK_FULL ? d.Q : d.Dh);
+        vkg__need_weight(wc, "k_norm.weight", VKG__INIT_ONES, 1, p->qk_norm == QK_FULL ? d.KVD : d.Dh);
+    }
+    if (p->canon) vkg__need_conv_weight(wc, vkg__need_weight(wc, "canon.weight", VKG__INIT_NORMAL, 2, d.Q + 2 * d.KVD, (int64_t)4));
+    if (p->decay) vkg__need_weight(wc, "decay", VKG__INIT_ZEROS, 1, d.H);
+    if (p->kind == ATTN_SLA) {
+        int slot = p->has_grid ? vkg__need_weight(wc, "dwc.weight", VKG__INIT_NORMAL, 3, d.Dh, p->dwc_kernel, p->dwc_kernel)
+                               : vkg__need_weight(wc, "dwc.weight", VKG__INIT_NORMAL, 2, d.Dh, p->dwc_kernel);
+        vkg__need_conv_weight(wc, slot);
+        vkg__need_weight(wc, "dwc.bias", VKG__INIT_ZEROS, 1, d.Dh);
     }
 }
 
-static double attn_scale(const attn_params *p, int64_t Dh) { return p->has_scale ? p->scale : 1.0 / sqrt((double)Dh); }
+static void attn_state(vkg__state_ctx *sc) {
+    const attn_params *p = sc->params;
+    attn_dims d = dims_of(p, &sc->in[0]);
+    if (p->kind == ATTN_SOFTMAX) vkg__attn_softmax_state(sc, p, &d);
+    else vkg__attn_linear_state(sc, p, &d);
+}
 
+// >>forward, C reference
 static vkg_result attn_ref(vkg__ref_ctx *rc) {
     const attn_params *p = rc->params;
-    attn_slots s = slots_of(p);
-    int64_t T = rc->in_shape[0].ne[0], C = rc->in_shape[0].ne[1], Dh = head_dim(p, C);
-    int64_t Q = p->H * Dh, KVD = p->KV * Dh;
+    attn_slots s = vkg__attn_slots(p);
+    attn_dims d = dims_of(p, &rc->in_shape[0]);
+    int64_t T = d.T, C = d.C, Q = d.Q, KVD = d.KVD;
     float *buf = vkg__malloc(rc->ctx, sizeof(float) * (size_t)(T * (2 * Q + 2 * KVD)));
-    double *scores = vkg__malloc(rc->ctx, sizeof(double) * (size_t)(rc->pos0 + T));
-    if (!buf || !scores) {
-        vkg__free(rc->ctx, buf);
-        vkg__free(rc->ctx, scores);
-        return vkg__error(rc->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory in attention");
-    }
+    if (!buf) return vkg__error(rc->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory in attention");
     float *q = buf, *k = q + T * Q, *v = k + T * KVD, *o = v + T * KVD;
     const float *x = rc->in[0];
     const float *const *w = rc->w;
@@ -166,29 +207,22 @@ static vkg_result attn_ref(vkg__ref_ctx *rc) {
         vkg__ref_rmsnorm(q, q, w[s.qn], T, Q, p->qk_eps);
         vkg__ref_rmsnorm(k, k, w[s.kn], T, KVD, p->qk_eps);
     } else if (p->qk_norm == QK_HEAD) {
-        vkg__ref_rmsnorm(q, q, w[s.qn], T * p->H, Dh, p->qk_eps);
-        vkg__ref_rmsnorm(k, k, w[s.kn], T * p->KV, Dh, p->qk_eps);
+        vkg__ref_rmsnorm(q, q, w[s.qn], T * p->H, d.Dh, p->qk_eps);
+        vkg__ref_rmsnorm(k, k, w[s.kn], T * p->KV, d.Dh, p->qk_eps);
     }
+    /* Canon-B goes here (after QK-norm, before RoPE). */
     if (p->rope) {
-        int64_t R = p->rope_dims ? p->rope_dims : Dh;
-        vkg__ref_rope(q, (size_t)Q, T, p->H, Dh, R, (float)p->theta, p->style, rc->pos0);
-        vkg__ref_rope(k, (size_t)KVD, T, p->KV, Dh, R, (float)p->theta, p->style, rc->pos0);
+        int64_t R = p->rope_dims ? p->rope_dims : d.Dh;
+        vkg__ref_rope(q, (size_t)Q, T, p->H, d.Dh, R, (float)p->theta, p->style, rc->pos0);
+        vkg__ref_rope(k, (size_t)KVD, T, p->KV, d.Dh, R, (float)p->theta, p->style, rc->pos0);
     }
-    const float *keys = k, *vals = v;
-    int64_t Tk = T;
-    if (p->causal) {
-        /* Append this call's keys and values to the cache; attend over all of it. */
-        memcpy(rc->state[0] + rc->pos0 * KVD, k, sizeof(float) * (size_t)(T * KVD));
-        memcpy(rc->state[1] + rc->pos0 * KVD, v, sizeof(float) * (size_t)(T * KVD));
-        keys = rc->state[0], vals = rc->state[1], Tk = rc->pos0 + T;
-    }
-    vkg__ref_attention(o, q, keys, vals, T, Tk, p->H, p->KV, Dh, attn_scale(p, Dh), p->causal, rc->pos0, scores);
-    vkg__ref_linear(rc->out, (size_t)C, o, (size_t)Q, w[s.wo], p->bias ? w[s.bo] : NULL, T, C, Q);
+    vkg_result r = p->kind == ATTN_SOFTMAX ? vkg__attn_softmax_ref(rc, p, &d, q, k, v, o) : vkg__attn_linear_ref(rc, p, &d, q, k, v, o);
+    if (r == VKG_OK) vkg__ref_linear(rc->out, (size_t)C, o, (size_t)Q, w[s.wo], p->bias ? w[s.bo] : NULL, T, C, Q);
     vkg__free(rc->ctx, buf);
-    vkg__free(rc->ctx, scores);
-    return VKG_OK;
+    return r;
 }
 
+// >>forward, Vulkan
 static vkg_result lower_qk_norm(vkg__lower_ctx *lc, const attn_params *p, vkg__bufref x, vkg__bufref w, uint32_t T, uint32_t heads,
                                 uint32_t Dh) {
     bool full = p->qk_norm == QK_FULL;
@@ -199,20 +233,17 @@ static vkg_result lower_qk_norm(vkg__lower_ctx *lc, const attn_params *p, vkg__b
 
 static vkg_result attn_lower(vkg__lower_ctx *lc) {
     const attn_params *p = lc->params;
-    attn_slots s = slots_of(p);
-    uint32_t T = (uint32_t)lc->in_shape[0].ne[0], C = (uint32_t)lc->in_shape[0].ne[1];
-    uint32_t Dh = (uint32_t)head_dim(p, C), H = (uint32_t)p->H, KV = (uint32_t)p->KV;
-    uint32_t Q = H * Dh, KVD = KV * Dh;
+    attn_slots s = vkg__attn_slots(p);
+    attn_dims d = dims_of(p, &lc->in_shape[0]);
+    uint32_t T = (uint32_t)d.T, C = (uint32_t)d.C, Dh = (uint32_t)d.Dh, H = (uint32_t)d.H, KV = (uint32_t)d.KV;
+    uint32_t Q = (uint32_t)d.Q, KVD = (uint32_t)d.KVD;
     vkg__bufref none = {0};
-    vkg__bufref q = vkg__lower_temp(lc, (uint64_t)T * Q * 4), o = vkg__lower_temp(lc, (uint64_t)T * Q * 4);
-    vkg__bufref k, v;
-    uint32_t Tk = T, pos0 = (uint32_t)lc->pos0;
-    if (p->causal) {
+    vkg__bufref q = vkg__lower_temp(lc, (uint64_t)T * Q * 4), o = vkg__lower_temp(lc, (uint64_t)T * Q * 4), k, v;
+    if (vkg__attn_kv_in_cache(p)) {
         /* Keys and values go straight into the cache rows of this call. */
-        uint64_t row = (uint64_t)KVD * 4;
+        uint64_t row = (uint64_t)KVD * 4, pos0 = (uint64_t)lc->pos0;
         k = vkg__bufref_sub(lc->state[0], pos0 * row, T * row);
         v = vkg__bufref_sub(lc->state[1], pos0 * row, T * row);
-        Tk = pos0 + T;
     } else {
         k = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
         v = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
@@ -225,6 +256,7 @@ static vkg_result attn_lower(vkg__lower_ctx *lc) {
     if (p->qk_norm != QK_NONE &&
         ((r = lower_qk_norm(lc, p, q, lc->w[s.qn], T, H, Dh)) || (r = lower_qk_norm(lc, p, k, lc->w[s.kn], T, KV, Dh))))
         return r;
+    /* Canon-B goes here (after QK-norm, before RoPE). */
     if (p->rope) {
         uint32_t R = (uint32_t)(p->rope_dims ? p->rope_dims : Dh);
         vkg__rope_desc rq = {.x = q, .T = T, .n_heads = H, .head_dim = Dh, .row_stride = Q, .rot_dims = R,
@@ -235,23 +267,10 @@ static vkg_result attn_lower(vkg__lower_ctx *lc) {
         rk.row_stride = KVD;
         if ((r = vkg__emit_rope(lc, &rq)) || (r = vkg__emit_rope(lc, &rk))) return r;
     }
-    vkg__attn_desc a = {.q = q, .o = o, .Tq = T, .Tk = Tk, .H = H, .KV = KV, .Dh = Dh, .pos0 = pos0,
-                        .scale = (float)attn_scale(p, Dh), .causal = p->causal};
-    a.k = p->causal ? vkg__bufref_sub(lc->state[0], 0, (uint64_t)Tk * KVD * 4) : k;
-    a.v = p->causal ? vkg__bufref_sub(lc->state[1], 0, (uint64_t)Tk * KVD * 4) : v;
-    if ((r = vkg__emit_attention(lc, &a))) return r;
+    r = p->kind == ATTN_SOFTMAX ? vkg__attn_softmax_lower(lc, p, &d, q, k, v, o) : vkg__attn_linear_lower(lc, p, &d, q, k, v, o);
+    if (r) return r;
     vkg__matmul_desc mo = {.x = o, .w = lc->w[s.wo], .bias = p->bias ? lc->w[s.bo] : none, .y = lc->out, .M = T, .N = C, .K = Q};
     return vkg__emit_matmul(lc, &mo);
-}
-
-/* Causal attention keeps its keys and values: the KV cache, token-major rows
- * [pos][kv_head * Dh] (post-RoPE keys), max_tokens rows each. */
-static void attn_state(vkg__state_ctx *sc) {
-    const attn_params *p = sc->params;
-    if (!p->causal) return;
-    int64_t KVD = p->KV * head_dim(p, sc->in[0].ne[1]);
-    vkg__need_state_cache(sc, (uint64_t)(sc->max_tokens * KVD));
-    vkg__need_state_cache(sc, (uint64_t)(sc->max_tokens * KVD));
 }
 
 const vkg__op_def vkg__op_attention = {
@@ -268,12 +287,11 @@ const vkg__op_def vkg__op_attention = {
 };
 
 // >>hylra
-vkg_result vkg__hylra_check(vkg_graph *g);
-
 vkg_result vkg__hylra_check(vkg_graph *g) {
     const vkg_hylra_desc *h = &g->hylra;
     int n_softmax = 0;
-    for (int i = 0; i < g->n_nodes; i++) n_softmax += g->nodes[i].op == VKG_OP_attention;
+    for (int i = 0; i < g->n_nodes; i++)
+        n_softmax += g->nodes[i].op == VKG_OP_attention && ((const attn_params *)g->nodes[i].params)->kind == ATTN_SOFTMAX;
     if (h->n_policy != n_softmax)
         return vkg__error_at(g->ctx, VKG_ERR_GRAPH, h->loc, "hylra: policy has %d entries but the graph has %d softmax attention layers",
                              h->n_policy, n_softmax);
@@ -281,8 +299,8 @@ vkg_result vkg__hylra_check(vkg_graph *g) {
         return vkg__error_at(g->ctx, VKG_ERR_GRAPH, h->policy_locs[0], "hylra: the first policy entry must be full");
     const attn_params *full = NULL;
     for (int i = 0, a = 0; i < g->n_nodes; i++) {
-        if (g->nodes[i].op != VKG_OP_attention) continue;
         const attn_params *p = g->nodes[i].params;
+        if (g->nodes[i].op != VKG_OP_attention || p->kind != ATTN_SOFTMAX) continue;
         if (h->policy_full[a]) full = p;
         else if (full && (p->H != full->H || p->KV != full->KV || p->causal != full->causal))
             return vkg__error_at(g->ctx, VKG_ERR_GRAPH, h->policy_locs[a],

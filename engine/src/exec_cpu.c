@@ -31,6 +31,7 @@ vkg_result vkg__exec_cpu_run(vkg_session *s) {
             rc.in[i] = buf[node->in[i]];
         }
         rc.max_tokens = s->max_tokens;
+        rc.session = s;
         for (int k = 0; k < s->state_count[n]; k++) rc.state[k] = s->host_state[s->state_first[n] + k];
         r = vkg__ops[node->op]->ref(&rc);
     }
@@ -41,4 +42,10 @@ vkg_result vkg__exec_cpu_run(vkg_session *s) {
     s->stats.tensor_bytes_total = total;
     s->stats.arena_bytes = total;
     return r;
+}
+
+float *vkg__ref_state_of(const vkg__ref_ctx *rc, int node, int slot) {
+    const vkg_session *s = rc->session;
+    VKG_ASSERT(s && node >= 0 && node < s->m->graph->n_nodes && slot >= 0 && slot < s->state_count[node]);
+    return s->host_state[s->state_first[node] + slot];
 }

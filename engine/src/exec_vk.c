@@ -72,6 +72,12 @@ vkg_result vkg__lower_emit(vkg__lower_ctx *lc, const vkg__dispatch *d) {
     return VKG_OK;
 }
 
+vkg__bufref vkg__lower_state_of(const vkg__lower_ctx *lc, int node, int slot) {
+    const vkg_session *s = lc->session;
+    VKG_ASSERT(s && node >= 0 && node < s->m->graph->n_nodes && slot >= 0 && slot < s->state_count[node]);
+    return (vkg__bufref){.kind = VKG__BUF_STATE, .index = (uint32_t)(s->state_first[node] + slot)};
+}
+
 vkg__bufref vkg__bufref_sub(vkg__bufref r, uint64_t offset, uint64_t size) {
     r.offset += offset;
     if (size) r.size = size;
@@ -216,6 +222,7 @@ static vkg_result lower_nodes(vkg_session *s, lower_state *st) {
         for (int k = 0; k < s->state_count[n]; k++)
             lc.state[k] = (vkg__bufref){.kind = VKG__BUF_STATE, .index = (uint32_t)(s->state_first[n] + k)};
         lc.max_tokens = s->max_tokens;
+        lc.session = s;
         vkg_result r = vkg__ops[node->op]->lower(&lc);
         if (r) return r;
         if (st->err) return st->err;

@@ -235,7 +235,11 @@ typedef struct vkg__ref_ctx {
     int64_t pos0;                   /* tokens already in the decoding state */
     float *state[VKG__MAX_NODE_STATES]; /* the node's decoding state, by slot (see vkg__state_ctx) */
     int64_t max_tokens;             /* capacity of position-indexed state (KV cache) */
+    struct vkg_session *session;
 } vkg__ref_ctx;
+/* State slot `slot` of another node (e.g. HyLRA reuse layers read the index
+ * sets of their full layer; recurrent MoE routers share one router state). */
+float *vkg__ref_state_of(const vkg__ref_ctx *rc, int node, int slot);
 
 /* >>memory planning (plan.c) */
 /* Offsets (multiples of align) for n items alive over steps [first, last];
@@ -287,6 +291,7 @@ struct vkg__lower_ctx {
     vkg__bufref state[VKG__MAX_NODE_STATES];
     int64_t pos0;
     int64_t max_tokens;
+    struct vkg_session *session;    /* NULL in stand-alone lowering */
     vkg__device_class devclass;
     uint32_t subgroup_size;
     void *impl;                     /* exec_vk.c's state */
@@ -305,6 +310,8 @@ typedef struct vkg__dispatch {
     int node;                       /* node index, for profiling; -1 none */
 } vkg__dispatch;
 
+/* State slot `slot` of another node, as vkg__ref_state_of. */
+vkg__bufref vkg__lower_state_of(const vkg__lower_ctx *lc, int node, int slot);
 /* A scratch buffer of `bytes` for this node only. */
 vkg__bufref vkg__lower_temp(vkg__lower_ctx *lc, uint64_t bytes);
 vkg_result vkg__lower_emit(vkg__lower_ctx *lc, const vkg__dispatch *d);
