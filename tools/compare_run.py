@@ -137,7 +137,7 @@ def main(argv=None):
             in_files[n] = os.path.join(work, f"in_{n}.npy")
             np.save(in_files[n], arr)
         ref = {n: t.numpy() for n, t in g.run(ins).items()}
-    except (vt.GraphError, RuntimeError) as e:
+    except (vt.GraphError, RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     res, status = {}, 0
