@@ -1,7 +1,8 @@
 /*
  * cli.h — private declarations shared by the files of the `vkg` program
  * (main.c: option parsing, devices/check/init-weights; cli_run.c: run;
- * cli_bench.c: bench). The program uses only vkg.h and vkg_frontend.h.
+ * cli_bench.c: bench; cli_generate.c: generate). The program uses only vkg.h
+ * and vkg_frontend.h.
  *
  * Exit codes (CLI.md): 0 ok; 1 bad graph file, weights file or input;
  * 2 bad command line; 3 device or runtime failure.
@@ -52,6 +53,11 @@ typedef struct cli_args {
     bool has_seed;
     double std;
     bool has_std;
+    const char *prompt;            /* generate --prompt */
+    const char *max_new;           /* generate --max-tokens, --temperature, --top-k, --top-p: */
+    const char *temperature;       /*   the text as given, checked in cli_generate.c */
+    const char *top_k;
+    const char *top_p;
 } cli_args;
 
 /* Prints "vkg: error: ..." plus the usage line to stderr; returns 2. */
@@ -74,5 +80,6 @@ int cli_graph_load(vkg_context *ctx, const cli_args *a, vkg_graph **out);
 
 int cli_cmd_run(const cli_args *a);
 int cli_cmd_bench(const cli_args *a);
+int cli_cmd_generate(const cli_args *a);
 
 #endif

@@ -2,7 +2,8 @@
  * main.c — entry point of the `vkg` command (CLI.md): command-line parsing,
  * exit-code mapping, context set-up shared by all commands, and the small
  * commands `devices`, `check` and `init-weights`. `run` lives in cli_run.c,
- * `bench` in cli_bench.c. Calls only vkg.h and vkg_frontend.h.
+ * `bench` in cli_bench.c, `generate` in cli_generate.c. Calls only vkg.h and
+ * vkg_frontend.h.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,6 +25,8 @@ static const struct {
     {"init-weights", "vkg init-weights GRAPH -o FILE.safetensors [--seed N] [--std S] [--dtype f32|f16]\n"},
     {"bench", "vkg bench GRAPH [--tokens N] [--decode N] [--repeat R] [--per-op] [--trace FILE.json]\n"
               "        [--device SEL] [--weights FILE] [--dim K=V]...\n"},
+    {"generate", "vkg generate GRAPH [--weights FILE] --prompt STR [--max-tokens N] [--temperature T]\n"
+                 "        [--top-k K] [--top-p P] [--seed S] [--device SEL] [--backend vulkan|cpu] [--dim K=V]...\n"},
 };
 #define N_COMMANDS (int)(sizeof usage_table / sizeof usage_table[0])
 
@@ -182,19 +185,19 @@ typedef struct opt_spec {
 #define OFF(f) offsetof(cli_args, f)
 
 static const opt_spec opt_table[] = {
-    {"--dim",       "check run bench",    OPT_LIST,   OFF(dims),        OFF(n_dims)},
-    {"--weights",   "run bench",          OPT_STR,    OFF(weights),     0},
+    {"--dim",       "check run bench generate", OPT_LIST,   OFF(dims),        OFF(n_dims)},
+    {"--weights",   "run bench generate", OPT_STR,    OFF(weights),     0},
     {"--input",     "run",                OPT_LIST,   OFF(inputs),      OFF(n_inputs)},
     {"--text",      "run",                OPT_STR,    OFF(text),        0},
     {"--text-file", "run",                OPT_STR,    OFF(text_file),   0},
     {"--image",     "run",                OPT_STR,    OFF(image),       0},
     {"--out",       "run",                OPT_STR,    OFF(out_dir),     0},
-    {"--device",    "run bench",          OPT_STR,    OFF(device),      0},
-    {"--backend",   "run",                OPT_STR,    OFF(backend),     0},
+    {"--device",    "run bench generate", OPT_STR,    OFF(device),      0},
+    {"--backend",   "run generate",       OPT_STR,    OFF(backend),     0},
     {"--decode",    "run",                OPT_FLAG,   OFF(decode_flag), 0},
     {"--no-fold",   "run",                OPT_FLAG,   OFF(no_fold),     0},
     {"-o",          "init-weights",       OPT_STR,    OFF(out_file),    0},
-    {"--seed",      "init-weights",       OPT_U64,    OFF(seed),        OFF(has_seed)},
+    {"--seed",      "init-weights generate", OPT_U64,    OFF(seed),        OFF(has_seed)},
     {"--std",       "init-weights",       OPT_DOUBLE, OFF(std),         OFF(has_std)},
     {"--dtype",     "init-weights",       OPT_STR,    OFF(dtype),       0},
     {"--tokens",    "bench",              OPT_INT,    OFF(tokens),      0},
@@ -202,6 +205,12 @@ static const opt_spec opt_table[] = {
     {"--repeat",    "bench",              OPT_INT,    OFF(repeat),      0},
     {"--per-op",    "bench",              OPT_FLAG,   OFF(per_op),      0},
     {"--trace",     "bench",              OPT_STR,    OFF(trace),       0},
+    /* generate's numbers are checked in cli_generate.c (ranges differ per option) */
+    {"--prompt",      "generate",         OPT_STR,    OFF(prompt),      0},
+    {"--max-tokens",  "generate",         OPT_STR,    OFF(max_new),     0},
+    {"--temperature", "generate",         OPT_STR,    OFF(temperature), 0},
+    {"--top-k",       "generate",         OPT_STR,    OFF(top_k),       0},
+    {"--top-p",       "generate",         OPT_STR,    OFF(top_p),       0},
 };
 
 static bool word_in(const char *word, const char *list)
@@ -362,7 +371,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
     if (strcmp(a->cmd, "devices") == 0 && a->graph)
         return cli_usage_error("devices: unexpected argument '%s'", a->graph);
     if (a->backend && strcmp(a->backend, "vulkan") != 0 && strcmp(a->backend, "cpu") != 0)
-        return cli_usage_error("run: --backend expects vulkan or cpu, got '%s'", a->backend);
+        return cli_usage_error("%s: --backend expects vulkan or cpu, got '%s'", a->cmd, a->backend);
     if (a->dtype && strcmp(a->dtype, "f32") != 0 && strcmp(a->dtype, "f16") != 0)
         return cli_usage_error("init-weights: --dtype expects f32 or f16, got '%s'", a->dtype);
     if (strcmp(a->cmd, "init-weights") == 0 && !a->out_file)
@@ -507,6 +516,8 @@ int main(int argc, char **argv)
         code = cli_cmd_run(&a);
     else if (strcmp(cmd, "init-weights") == 0)
         code = cmd_init_weights(&a);
+    else if (strcmp(cmd, "generate") == 0)
+        code = cli_cmd_generate(&a);
     else
         code = cli_cmd_bench(&a);
     fflush(stdout);

@@ -28,7 +28,6 @@ import tempfile
 import warnings
 
 import numpy as np
-import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -85,7 +85,7 @@ def np_rope(vec, p, R, theta, style):
 
 
 def np_attention(x, W, pre, H, KV, Dh, causal=True, rope=None, scale=None, bias=False, qk_norm="none",
-                 qk_eps=1e-6):
+                 qk_eps=1e-6, canon=None):
     T = x.shape[0]
     g = lambda k: W[pre + "." + k].astype(np.float64)  # noqa: E731
     q, k, v = x @ g("wq").T, x @ g("wk").T, x @ g("wv").T
@@ -96,6 +96,10 @@ def np_attention(x, W, pre, H, KV, Dh, causal=True, rope=None, scale=None, bias=
     elif qk_norm == "head":
         q = np_rms(q.reshape(T * H, Dh), g("q_norm.weight"), qk_eps).reshape(T, H * Dh)
         k = np_rms(k.reshape(T * KV, Dh), g("k_norm.weight"), qk_eps).reshape(T, KV * Dh)
+    if canon is not None:
+        qkv = np.concatenate([q, k, v], 1)
+        qkv = qkv + np_conv(qkv, canon)
+        q, k, v = qkv[:, :H * Dh], qkv[:, H * Dh:(H + KV) * Dh], qkv[:, (H + KV) * Dh:]
     scale = 1 / math.sqrt(Dh) if scale is None else scale
     o = np.zeros((T, H * Dh))
     for t in range(T):
@@ -120,6 +124,19 @@ def np_attention(x, W, pre, H, KV, Dh, causal=True, rope=None, scale=None, bias=
     return out + g("bo") if bias else out
 
 
+def np_conv(x, w):
+    """OPS.md 8 without residual: s[t, c] = sum_j W[c, j] x[t - (K-1) + j, c]."""
+    T, C = x.shape
+    K = w.shape[1]
+    s = np.zeros((T, C))
+    for t in range(T):
+        for j in range(K):
+            src = t - (K - 1) + j
+            if src >= 0:
+                s[t] += w[:, j] * x[src]
+    return s
+
+
 def np_act(fn, x):
     from math import erf
     f = {"relu": lambda v: max(v, 0.0), "gelu": lambda v: 0.5 * v * (1 + erf(v / math.sqrt(2))),
@@ -129,13 +146,20 @@ def np_act(fn, x):
     return np.vectorize(f)(x)
 
 
-def np_mlp(x, W, pre, act, bias=False):
+def np_mlp(x, W, pre, act, bias=False, canon=False):
     g = lambda k: W[pre + "." + k].astype(np.float64)  # noqa: E731
     u = x @ g("up").T + (g("up_bias") if bias else 0)
     if act in ("swiglu", "geglu"):
         gg = x @ g("gate").T + (g("gate_bias") if bias else 0)
+        if canon:
+            F_ = gg.shape[1]
+            gu = np.concatenate([gg, u], 1)
+            gu = gu + np_conv(gu, g("canon.weight"))
+            gg, u = gu[:, :F_], gu[:, F_:]
         h = np_act("silu" if act == "swiglu" else "gelu", gg) * u
     else:
+        if canon:
+            u = u + np_conv(u, g("canon.weight"))
         h = np_act(act, u)
     return h @ g("down").T + (g("down_bias") if bias else 0)
 
@@ -319,6 +343,104 @@ body:
     close(got, np.stack(ref), 1e-12, "patch_embed")
 
 
+def test_canon_norms(T):
+    g = graph("""
+name: t
+dims: {V: 30, D: 12}
+inputs:
+  tokens: {dtype: i32, shape: [T]}
+body:
+  - embed: {name: emb, vocab: $V, dim: $D}
+  - residual:
+      - norm: {name: n1, kind: rms}
+      - canon: {name: ca, kernel: 3, bias: true, residual: false}
+      - attention: {name: attn, kind: softmax, heads: 3, kv_heads: 1, rope: {style: interleaved}, canon: true,
+                    qk_norm: full}
+  - residual:
+      - norm: {name: n2, kind: repbn}
+      - canon: {name: cc}
+      - mlp: {name: mlp, hidden: 11, act: swiglu, canon: true}
+  - residual:
+      - norm: {name: n3, kind: prepbn, lambda: 0.25, eps: 1e-4}
+      - mlp: {name: mlp2, hidden: 7, act: gelu, canon: true, bias: true}
+""")
+    rng = np.random.default_rng(T + 7)
+    W = nonzero_norms(g, g.random_weights(T, 0.4), rng)
+    W["mlp.canon.weight"] = W["mlp.canon.weight"][:, None, :]       # PyTorch conv layout [C, 1, K]
+    g.load_weights(W)
+    W["mlp.canon.weight"] = W["mlp.canon.weight"][:, 0, :]
+    ids = rng.integers(0, 30, T).astype(np.int32)
+    got = g.run({"tokens": ids})["out"].numpy()
+    w = lambda k: W[k].astype(np.float64)  # noqa: E731
+    x = w("emb.weight")[ids]
+    h = np_conv(np_rms(x, w("n1.weight"), 1e-6), w("ca.weight")) + w("ca.bias")
+    x = x + np_attention(h, W, "attn", 3, 1, 4, rope=(10000.0, 4, "interleaved"), qk_norm="full",
+                         canon=w("attn.canon.weight"))
+
+    def bn(x, pre, eps):
+        return w(pre + "weight") * (x - w(pre + "running_mean")) / np.sqrt(w(pre + "running_var") + eps) \
+            + w(pre + "bias") + w(pre + "alpha") * x
+    h = bn(x, "n2.", 1e-5)
+    h = h + np_conv(h, w("cc.weight"))
+    x = x + np_mlp(h, W, "mlp", "swiglu", canon=True)
+    h = 0.25 * np_layer(x, w("n3.ln.weight"), w("n3.ln.bias"), 1e-4) + 0.75 * bn(x, "n3.bn.", 1e-4)
+    x = x + np_mlp(h, W, "mlp2", "gelu", bias=True, canon=True)
+    close(got, x, 1e-6, f"canon / repbn / prepbn T={T}")
+
+
+def np_linear_attention(x, W, pre, H, KV, Dh, causal, feature, decay, bias=False):
+    """OPS.md 12, recurrent form: S_t = g S_{t-1} + phi(k_t) v_t^T, z_t = g z_{t-1} + phi(k_t)."""
+    T = x.shape[0]
+    g = lambda k: W[pre + "." + k].astype(np.float64)  # noqa: E731
+    q, k, v = x @ g("wq").T, x @ g("wk").T, x @ g("wv").T
+    if bias:
+        q, k, v = q + g("bq"), k + g("bk"), v + g("bv")
+    phi = (lambda a: np.maximum(a, 0)) if feature == "relu" else (lambda a: np_act("elu1", a))
+    o = np.zeros((T, H * Dh))
+    for h in range(H):
+        gk = h // (H // KV)
+        fq, fk = phi(q[:, h * Dh:(h + 1) * Dh]), phi(k[:, gk * Dh:(gk + 1) * Dh])
+        vv = v[:, gk * Dh:(gk + 1) * Dh]
+        gam = 1 / (1 + math.exp(-g("decay")[h])) if decay else 1.0
+        if causal:
+            S, z = np.zeros((Dh, Dh)), np.zeros(Dh)
+            for t in range(T):
+                S = gam * S + np.outer(fk[t], vv[t])
+                z = gam * z + fk[t]
+                o[t, h * Dh:(h + 1) * Dh] = (S.T @ fq[t]) / (fq[t] @ z + 1e-6)
+        else:
+            S, z = fk.T @ vv, fk.sum(0)
+            for t in range(T):
+                o[t, h * Dh:(h + 1) * Dh] = (S.T @ fq[t]) / (fq[t] @ z + 1e-6)
+    out = o @ g("wo").T
+    return out + g("bo") if bias else out
+
+
+def test_linear_attention(T):
+    g = graph("""
+name: t
+inputs:
+  x: {dtype: f32, shape: [T, 12]}
+body:
+  - attention: {name: la, kind: linear, heads: 3, as: a}
+  - attention: {name: lb, kind: linear, heads: 4, kv_heads: 2, causal: false, feature: relu, in: x, as: b}
+  - attention: {name: lc, kind: linear, heads: 2, head_dim: 5, decay: true, bias: true, in: x, as: c}
+outputs: [a, b, c]
+""")
+    rng = np.random.default_rng(T + 11)
+    W = nonzero_norms(g, g.random_weights(T, 0.4), rng)
+    W["lc.decay"] = np.array([-1.0, 2.0], np.float32)
+    g.load_weights(W)
+    x = rng.normal(0, 1, (T, 12)).astype(np.float32)
+    o = g.run({"x": x})
+    xs = x.astype(np.float64)
+    close(o["a"].numpy(), np_linear_attention(xs, W, "la", 3, 3, 4, True, "elu1", False), 1e-9, f"linear T={T}")
+    close(o["b"].numpy(), np_linear_attention(xs, W, "lb", 4, 2, 3, False, "relu", False), 1e-9,
+          f"linear relu non-causal GQA T={T}")
+    close(o["c"].numpy(), np_linear_attention(xs, W, "lc", 2, 2, 5, True, "elu1", True, True), 1e-9,
+          f"linear decay T={T}")
+
+
 def test_names_and_repeat():
     g = graph("""
 name: t
@@ -359,6 +481,10 @@ def main():
                                (13, "gelu_tanh", "mean", "batch"), (100, "silu", "first", "layer"),
                                (257, "geglu", "mean", "layer")]:
         test_gpt_vit_like(T, act, pool, norm)
+    for T in (1, 5, 13):
+        test_canon_norms(T)
+    for T in (1, 7, 100):
+        test_linear_attention(T)
     test_acts_dataflow()
     test_patch_embed()
     test_names_and_repeat()

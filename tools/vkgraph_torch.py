@@ -778,7 +778,8 @@ class Attention(Op):
     KEYS = ("kind", "heads", "kv_heads", "head_dim", "causal", "rope", "scale", "bias", "qk_norm",
             "qk_norm_eps", "canon", "feature", "decay", "dwc_kernel", "grid")
     KINDS = ("softmax", "linear", "sla")
-    IMPLEMENTED = ("softmax",)
+    IMPLEMENTED = ("softmax", "linear")
+    KIND_KEYS = {"softmax": ("scale",), "linear": ("feature", "decay"), "sla": ("dwc_kernel", "grid")}
 
     def setup(self, in_shapes, in_dtypes):
         self.want_float(in_dtypes)
@@ -786,9 +787,10 @@ class Attention(Op):
         self.kind = self.enum_arg("kind", self.KINDS)
         if self.kind not in self.IMPLEMENTED:
             raise self.err(f"attention kind '{self.kind}' is not implemented by this reader", "kind")
-        for k in ("feature", "decay", "dwc_kernel", "grid"):
-            if self.has(k):
-                raise self.err(f"'{k}' is not an argument of attention kind {self.kind}", k)
+        for kind, keys in self.KIND_KEYS.items():
+            for k in keys:
+                if self.has(k) and kind != self.kind:
+                    raise self.err(f"'{k}' is not an argument of attention kind {self.kind}", k)
         H = self.H = self.int_arg("heads")
         KV = self.KV = self.int_arg("kv_heads", H)
         if H <= 0 or KV <= 0:
@@ -829,6 +831,10 @@ class Attention(Op):
         self.qk_norm = self.enum_arg("qk_norm", ("none", "full", "head"), "none")
         self.qk_eps = self.float_arg("qk_norm_eps", 1e-6)
         self.canon_on = self.bool_arg("canon", False)
+        self.feature = self.enum_arg("feature", ("elu1", "relu"), "elu1")
+        self.decay_on = self.bool_arg("decay", False)
+        if self.decay_on and not self.causal:
+            raise self.err("decay needs causal attention (OPS.md 12)", "decay")
         self.param("wq", (H * Dh, C))
         self.param("wk", (KV * Dh, C))
         self.param("wv", (KV * Dh, C))
@@ -846,6 +852,8 @@ class Attention(Op):
             self.param("k_norm.weight", (Dh,), "one")
         if self.canon_on:
             self.param("canon.weight", ((H + 2 * KV) * Dh, 4))
+        if self.decay_on:
+            self.param("decay", (H,), "zero")
         return in_shapes[0]
 
     def project(self, x):
@@ -878,13 +886,35 @@ class Attention(Op):
         rep = H // KV
         k = k.repeat_interleave(rep, dim=1)      # head h reads KV head h // rep (HF repeat_kv)
         v = v.repeat_interleave(rep, dim=1)
+        o = self.softmax_heads(q, k, v) if self.kind == "softmax" else self.linear_heads(q, k, v)
+        return F.linear(o.reshape(T, H * self.Dh), self.wo, self.bo if self.bias_on else None)
+
+    def linear_heads(self, q, k, v):
+        """OPS.md 12: o_t = sum_j w_tj phi(q_t).phi(k_j) v_j / (sum_j w_tj phi(q_t).phi(k_j) + 1e-6),
+        w_tj = gamma^(t-j) for j <= t (causal; gamma = sigmoid(decay_h) or 1), 1 for all j (non-causal)."""
+        T = q.shape[0]
+        fq, fk = act_fn(self.feature, q), act_fn(self.feature, k)
+        a = torch.einsum("thd,jhd->htj", fq, fk)
+        if self.causal:
+            dt = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).to(q.dtype)
+            if self.decay_on:
+                lg = F.logsigmoid(self.decay.to(q.dtype))[:, None, None]
+                w = torch.exp(lg * dt.clamp_min(0))
+            else:
+                w = torch.ones_like(dt)[None]
+            a = a * torch.where(dt >= 0, w, torch.zeros_like(w))
+        num = torch.einsum("htj,jhd->thd", a, v)
+        den = a.sum(-1).t()[:, :, None]
+        return num / (den + 1e-6)
+
+    def softmax_heads(self, q, k, v):
+        T = q.shape[0]
         s = torch.einsum("thd,jhd->htj", q, k) * self.scale
         if self.causal:
             mask = torch.ones(T, T, dtype=torch.bool).triu(1)
             s = s.masked_fill(mask, float("-inf"))
         p = torch.softmax(s, -1)
-        o = torch.einsum("htj,jhd->thd", p, v).reshape(T, H * self.Dh)
-        return F.linear(o, self.wo, self.bo if self.bias_on else None)
+        return torch.einsum("htj,jhd->thd", p, v)
 
 
 # --------------------------------------------------------------------------
