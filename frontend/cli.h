@@ -45,6 +45,7 @@ typedef struct cli_args {
     int n_dims;
     bool decode_flag;              /* run --decode */
     bool no_fold;
+    bool check_finite;             /* run/bench --check-finite: NaN/Inf in weights is an error */
     bool per_op;
     int64_t tokens;                /* bench --tokens (default 128) */
     int64_t decode_n;              /* bench --decode N (-1: not given) */
@@ -78,8 +79,14 @@ int cli_context_close(vkg_context *ctx, int code);
 /* Loads GRAPH with the --dim overrides; on failure prints and returns the exit code. */
 int cli_graph_load(vkg_context *ctx, const cli_args *a, vkg_graph **out);
 
+/* Exit 1 with "CMD: FILE:LINE:COL: NODE cannot be decoded token by token"
+ * unless g can be decoded token by token (vkg_graph_decodable); else 0. */
+int cli_check_decodable(const vkg_graph *g, const char *path, const char *cmd);
+
 int cli_cmd_run(const cli_args *a);
 int cli_cmd_bench(const cli_args *a);
 int cli_cmd_generate(const cli_args *a);
+/* tune-hylra parses its own options (cli_tune.c). */
+int cli_cmd_tune_hylra(int argc, char **argv);
 
 #endif

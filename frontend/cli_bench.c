@@ -3,7 +3,8 @@
  * random inputs (and random weights when the graph has none), prints median
  * and min, and with --per-op / --trace the per-dispatch GPU times from the
  * session's timestamp queries, aggregated by node or as a Chrome trace.
- * Calls only vkg.h and vkg_frontend.h.
+ * --decode N times N single-token vkg_session_step calls after a prefill, in
+ * a session of its own. Calls only vkg.h and vkg_frontend.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,12 +198,65 @@ static int write_trace(vkg_context *ctx, vkg_session *s, const char *path)
     return CLI_EXIT_OK;
 }
 
+static double median_of(double *ms, int64_t n)
+{
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+/* One decoding pass: reset, prefill the inputs, then n steps of one token
+ * (the input ids again, in turn); returns the steps' time in *ms. */
+static vkg_result decode_pass(vkg_session *s, const bench_input *in, int n_in, int64_t n, double *ms)
+{
+    vkg_result r = vkg_session_reset(s);
+    for (int i = 0; r == VKG_OK && i < n_in; i++)
+        r = vkg_session_set_input(s, in[i].name, &in[i].t);
+    if (r == VKG_OK)
+        r = vkg_session_step(s);
+    const int32_t *ids = in[0].t.data;
+    double t0 = now_ms();
+    for (int64_t j = 0; r == VKG_OK && j < n; j++) {
+        vkg_host_tensor one = {.dtype = VKG_DTYPE_I32, .n_dims = 1, .ne = {1}, .data = (void *)&ids[j % in[0].t.ne[0]]};
+        r = vkg_session_set_input(s, in[0].name, &one);
+        if (r == VKG_OK)
+            r = vkg_session_step(s);   /* reads the step's outputs back to the host */
+    }
+    *ms = now_ms() - t0;
+    return r;
+}
+
+/* --decode N: N decoding steps after a prefill of --tokens, a warm-up pass then
+ * --repeat passes, in a session of its own (the prefill session keeps its timings). */
+static int bench_decode(vkg_context *ctx, vkg_model *m, const cli_args *a, const bench_input *in, int n_in)
+{
+    int64_t n = a->decode_n;
+    vkg_session *s = NULL;
+    vkg_result r = vkg_session_create(m, &(vkg_session_desc){.max_tokens = a->tokens + n}, &s);
+    double *ms = calloc((size_t)a->repeat + 1, sizeof *ms);
+    if (r == VKG_OK && !ms) {
+        vkg_session_destroy(s);
+        return cli_fail_msg(CLI_EXIT_DEVICE, "out of host memory");
+    }
+    for (int64_t k = 0; r == VKG_OK && k <= a->repeat; k++)   /* pass 0 is the warm-up */
+        r = decode_pass(s, in, n_in, n, &ms[k]);
+    int code = r == VKG_OK ? CLI_EXIT_OK : cli_fail(ctx, r);
+    if (!code) {
+        double med = median_of(ms + 1, a->repeat) / (double)n, best = ms[1] / (double)n;
+        printf("decode %lld steps after %lld tokens: median %.3f ms/token, min %.3f ms/token over %lld runs, "
+               "%.1f tokens/s (median), %.1f tokens/s (best)\n",
+               (long long)n, (long long)a->tokens, med, best, (long long)a->repeat, 1e3 / med, 1e3 / best);
+    }
+    free(ms);
+    vkg_session_destroy(s);
+    return code;
+}
+
 static int bench_session(vkg_context *ctx, vkg_graph *g, const cli_args *a, bench_input *in, int n_in,
                          bool tokens_bound)
 {
     vkg_model *m = NULL;
     vkg_session *s = NULL;
-    vkg_result r = vkg_model_create(ctx, &(vkg_model_desc){.graph = g, .weights_path = a->weights}, &m);
+    vkg_result r = vkg_model_create(ctx, &(vkg_model_desc){.graph = g, .weights_path = a->weights, .check_finite = a->check_finite}, &m);
     if (r == VKG_OK)
         r = vkg_session_create(m, &(vkg_session_desc){0}, &s);
     for (int i = 0; r == VKG_OK && i < n_in; i++)
@@ -221,8 +275,7 @@ static int bench_session(vkg_context *ctx, vkg_graph *g, const cli_args *a, benc
     if (r != VKG_OK && !code)
         code = cli_fail(ctx, r);
     if (!code) {
-        qsort(ms, (size_t)a->repeat, sizeof *ms, cmp_double);
-        double med = a->repeat % 2 ? ms[a->repeat / 2] : 0.5 * (ms[a->repeat / 2 - 1] + ms[a->repeat / 2]);
+        double med = median_of(ms, a->repeat);
         if (tokens_bound)
             printf("prefill %lld tokens: median %.3f ms, min %.3f ms over %lld runs, %.1f tokens/s\n",
                    (long long)a->tokens, med, ms[0], (long long)a->repeat,
@@ -230,14 +283,14 @@ static int bench_session(vkg_context *ctx, vkg_graph *g, const cli_args *a, benc
         else   /* fixed-shape inputs (an image): --tokens does not apply */
             printf("run: median %.3f ms, min %.3f ms over %lld runs, %.1f runs/s\n", med, ms[0],
                    (long long)a->repeat, med > 0 ? 1e3 / med : 0.0);
-        if (a->decode_n >= 0)
-            printf("decode %lld steps: not implemented in this version, skipped\n", (long long)a->decode_n);
+        if (a->decode_n > 0)
+            code = bench_decode(ctx, m, a, in, n_in);
         vkg_session_stats st;
         if (vkg_session_stats_get(s, &st) == VKG_OK)
             printf("arena %.2f MiB for %.2f MiB of tensors; weights %.2f MiB; %u dispatches, %u barriers\n",
                    (double)st.arena_bytes / 1048576.0, (double)st.tensor_bytes_total / 1048576.0,
                    (double)st.weight_bytes / 1048576.0, st.n_dispatches, st.n_barriers);
-        if (a->per_op)
+        if (!code && a->per_op)
             code = print_per_op(ctx, s);
         if (!code && a->trace)
             code = write_trace(ctx, s, a->trace);
@@ -260,6 +313,8 @@ int cli_cmd_bench(const cli_args *a)
     int n_in = 0;
     bool bound = false;
     code = cli_graph_load(ctx, a, &g);
+    if (!code && a->decode_n > 0)
+        code = cli_check_decodable(g, a->graph, "bench --decode");
     if (!code)
         code = choose_weights(ctx, g, a);
     if (!code)

@@ -2,8 +2,10 @@
  * cli_run.c — `vkg run` (CLI.md): loads a graph, gathers its inputs from
  * --input .npy files, --text / --text-file bytes or an --image (stb_image),
  * builds model and session on Vulkan or the CPU reference, runs once, writes
- * every output to DIR/NAME.npy and prints a short summary. Calls only vkg.h
- * and vkg_frontend.h (plus stb_image for pictures).
+ * every output to DIR/NAME.npy and prints a short summary. With --decode the
+ * first i32 [T] input goes through vkg_session_step one token at a time and
+ * the outputs of the steps are stacked along their first dimension. Calls
+ * only vkg.h and vkg_frontend.h (plus stb_image for pictures).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -303,6 +305,117 @@ static void print_output(const char *name, const vkg_host_tensor *t)
     printf("\n");
 }
 
+/* Writes the outputs to DIR/NAME.npy and prints one line each. */
+static int write_outputs(run_state *st, const vkg_host_tensor *outs)
+{
+    const char *dir = st->a->out_dir ? st->a->out_dir : "out";
+    int code = make_dirs(dir);
+    int n_out = vkg_graph_output_count(st->g);
+    for (int i = 0; code == CLI_EXIT_OK && i < n_out; i++) {
+        const char *name = vkg_graph_output_name(st->g, i);
+        char path[4096];
+        int len = snprintf(path, sizeof path, "%s/", dir);
+        for (const char *p = name; *p && len < (int)sizeof path - 5; p++)
+            path[len++] = *p == '/' ? '_' : *p;
+        snprintf(path + len, sizeof path - (size_t)len, ".npy");
+        vkg_result r = vkg_npy_write(st->ctx, path, &outs[i]);
+        if (r != VKG_OK)
+            return cli_fail(st->ctx, r);
+        print_output(name, &outs[i]);
+    }
+    return code;
+}
+
+/* The whole sequence in one vkg_session_run; outs point into the session. */
+static int run_whole(run_state *st, vkg_session *s, vkg_host_tensor *outs)
+{
+    vkg_result r = vkg_session_run(s);
+    for (int i = 0; r == VKG_OK && i < vkg_graph_output_count(st->g); i++)
+        r = vkg_session_get_output(s, i, &outs[i]);
+    return r == VKG_OK ? CLI_EXIT_OK : cli_fail(st->ctx, r);
+}
+
+/* Appends the output o of step `step` (of n_steps, all of one shape) to the stacked output acc. */
+static int stack_rows(vkg_host_tensor *acc, const vkg_host_tensor *o, int64_t step, int64_t n_steps)
+{
+    int64_t row = 1;
+    for (int d = 1; d < o->n_dims; d++)
+        row *= o->ne[d];
+    if (!acc->data) {   /* first step: room for n_steps times as many rows */
+        *acc = *o;
+        acc->ne[0] = 0;
+        acc->data = malloc((size_t)(n_steps * o->ne[0] * row) * sizeof(float) + 4);
+        if (!acc->data)
+            return cli_fail_msg(CLI_EXIT_DEVICE, "out of host memory");
+    }
+    bool same = o->n_dims == acc->n_dims && o->ne[0] * step == acc->ne[0];
+    for (int d = 1; d < o->n_dims && same; d++)
+        same = o->ne[d] == acc->ne[d];
+    if (!same)
+        return cli_fail_msg(CLI_EXIT_DEVICE, "run --decode: the steps' outputs changed shape");
+    memcpy((float *)acc->data + acc->ne[0] * row, o->data, (size_t)(o->ne[0] * row) * sizeof(float));
+    acc->ne[0] += o->ne[0];
+    return CLI_EXIT_OK;
+}
+
+int cli_check_decodable(const vkg_graph *g, const char *path, const char *cmd)
+{
+    const char *why;
+    vkg_loc where;
+    if (vkg_graph_decodable(g, &why, &where) == VKG_OK)
+        return CLI_EXIT_OK;
+    if (where.line > 0)
+        return cli_fail_msg(CLI_EXIT_INPUT, "%s: %s:%d:%d: %s cannot be decoded token by token (it reads later rows)",
+                            cmd, where.file ? where.file : path, where.line, where.col, why);
+    return cli_fail_msg(CLI_EXIT_INPUT, "%s: %s cannot be decoded token by token: %s", cmd, path, why);
+}
+
+/* The first input one token at a time through vkg_session_step; outs are
+ * malloc'd stacks of the steps' outputs (freed by the caller). */
+static int run_decode(run_state *st, vkg_session *s, vkg_host_tensor *outs)
+{
+    const char *name;
+    vkg_dtype dt;
+    int nd;
+    vkg_graph_input_info(st->g, 0, &name, &dt, &nd);
+    const vkg_host_tensor *tokens = NULL;
+    for (int i = 0; i < st->n_in; i++)
+        if (strcmp(st->in[i].name, name) == 0)
+            tokens = &st->in[i].t;
+    int64_t n = tokens->ne[0];
+    int code = CLI_EXIT_OK;
+    for (int64_t t = 0; code == CLI_EXIT_OK && t < n; t++) {
+        vkg_host_tensor one = {.dtype = VKG_DTYPE_I32, .n_dims = 1, .ne = {1}, .data = (int32_t *)tokens->data + t};
+        vkg_result r = vkg_session_set_input(s, name, &one);
+        if (r == VKG_OK)
+            r = vkg_session_step(s);
+        for (int i = 0; r == VKG_OK && code == CLI_EXIT_OK && i < vkg_graph_output_count(st->g); i++) {
+            vkg_host_tensor o;
+            r = vkg_session_get_output(s, i, &o);
+            if (r == VKG_OK)
+                code = stack_rows(&outs[i], &o, t, n);
+        }
+        if (r != VKG_OK)
+            code = cli_fail(st->ctx, r);
+    }
+    if (code == CLI_EXIT_OK)
+        printf("decoded %lld tokens one at a time\n", (long long)n);
+    return code;
+}
+
+/* First graph input's token count (decoding capacity), 0 when it is not tokens. */
+static int64_t token_count(const run_state *st)
+{
+    const char *name;
+    vkg_dtype dt;
+    int nd;
+    vkg_graph_input_info(st->g, 0, &name, &dt, &nd);
+    for (int i = 0; i < st->n_in; i++)
+        if (strcmp(st->in[i].name, name) == 0 && dt == VKG_DTYPE_I32)
+            return st->in[i].t.ne[0];
+    return 0;
+}
+
 static int run_session(run_state *st)
 {
     const cli_args *a = st->a;
@@ -314,10 +427,14 @@ static int run_session(run_state *st)
                                         .graph = st->g,
                                         .weights_path = a->weights,
                                         .no_fold = a->no_fold,
+                                        .check_finite = a->check_finite,
                                     },
                                     &m);
     if (r == VKG_OK)
-        r = vkg_session_create(m, &(vkg_session_desc){.backend = cpu ? VKG_BACKEND_CPU : VKG_BACKEND_VULKAN}, &s);
+        r = vkg_session_create(m,
+                               &(vkg_session_desc){.backend = cpu ? VKG_BACKEND_CPU : VKG_BACKEND_VULKAN,
+                                                   .max_tokens = a->decode_flag ? token_count(st) : 0},
+                               &s);
     for (int i = 0; r == VKG_OK && i < st->n_in; i++) {
         r = vkg_session_set_input(s, st->in[i].name, &st->in[i].t);
         if (r != VKG_OK) {
@@ -327,41 +444,24 @@ static int run_session(run_state *st)
             return cli_exit_code(r);
         }
     }
-    if (r == VKG_OK)
-        r = vkg_session_run(s);
-    int code = r == VKG_OK ? CLI_EXIT_OK : cli_fail(st->ctx, r);
-    const char *dir = a->out_dir ? a->out_dir : "out";
-    if (code == CLI_EXIT_OK)
-        code = make_dirs(dir);
     int n_out = vkg_graph_output_count(st->g);
-    for (int i = 0; code == CLI_EXIT_OK && i < n_out; i++) {
-        const char *name = vkg_graph_output_name(st->g, i);
-        vkg_host_tensor t;
-        r = vkg_session_get_output(s, i, &t);
-        if (r != VKG_OK) {
-            code = cli_fail(st->ctx, r);
-            break;
-        }
-        char path[4096];
-        int len = snprintf(path, sizeof path, "%s/", dir);
-        for (const char *p = name; *p && len < (int)sizeof path - 5; p++)
-            path[len++] = *p == '/' ? '_' : *p;
-        snprintf(path + len, sizeof path - (size_t)len, ".npy");
-        r = vkg_npy_write(st->ctx, path, &t);
-        if (r != VKG_OK) {
-            code = cli_fail(st->ctx, r);
-            break;
-        }
-        print_output(name, &t);
-    }
+    vkg_host_tensor *outs = calloc((size_t)n_out + 1, sizeof *outs);
+    int code = r != VKG_OK ? cli_fail(st->ctx, r) : !outs ? cli_fail_msg(CLI_EXIT_DEVICE, "out of host memory") : 0;
+    if (code == CLI_EXIT_OK)
+        code = a->decode_flag ? run_decode(st, s, outs) : run_whole(st, s, outs);
+    if (code == CLI_EXIT_OK)
+        code = write_outputs(st, outs);
     if (code == CLI_EXIT_OK) {
         vkg_session_stats stats;
         if (vkg_session_stats_get(s, &stats) == VKG_OK)
             printf("arena %.2f MiB for %.2f MiB of tensors (weights %.2f MiB, %u dispatches) on %s\n",
                    (double)stats.arena_bytes / 1048576.0, (double)stats.tensor_bytes_total / 1048576.0,
                    (double)stats.weight_bytes / 1048576.0, stats.n_dispatches, vkg_context_device_name(st->ctx));
-        printf("outputs written to %s/\n", dir);
+        printf("outputs written to %s/\n", a->out_dir ? a->out_dir : "out");
     }
+    for (int i = 0; a->decode_flag && outs && i < n_out; i++)
+        free(outs[i].data);
+    free(outs);
     vkg_session_destroy(s);
     vkg_model_destroy(m);
     return code;
@@ -369,9 +469,6 @@ static int run_session(run_state *st)
 
 int cli_cmd_run(const cli_args *a)
 {
-    if (a->decode_flag)
-        return cli_fail_msg(CLI_EXIT_USAGE, "run --decode: token-by-token decoding is not implemented in this "
-                                            "version of vkg; run without --decode");
     bool cpu = a->backend && strcmp(a->backend, "cpu") == 0;
     run_state st = {.a = a};
     if (cpu && a->device)
@@ -380,6 +477,8 @@ int cli_cmd_run(const cli_args *a)
     if (code)
         return code;
     code = cli_graph_load(st.ctx, a, &st.g);
+    if (code == CLI_EXIT_OK && a->decode_flag)
+        code = cli_check_decodable(st.g, a->graph, "run --decode");
     if (code == CLI_EXIT_OK)
         code = gather_inputs(&st);
     if (code == CLI_EXIT_OK)

@@ -21,10 +21,10 @@ static const struct {
     {"check", "vkg check GRAPH [--dim K=V]...\n"},
     {"run", "vkg run GRAPH [--weights FILE] [--input NAME=FILE.npy]... [--text STR] [--text-file FILE]\n"
             "        [--image FILE] [--out DIR] [--device SEL] [--backend vulkan|cpu] [--decode]\n"
-            "        [--no-fold] [--dim K=V]...\n"},
+            "        [--no-fold] [--check-finite] [--dim K=V]...\n"},
     {"init-weights", "vkg init-weights GRAPH -o FILE.safetensors [--seed N] [--std S] [--dtype f32|f16]\n"},
     {"bench", "vkg bench GRAPH [--tokens N] [--decode N] [--repeat R] [--per-op] [--trace FILE.json]\n"
-              "        [--device SEL] [--weights FILE] [--dim K=V]...\n"},
+              "        [--device SEL] [--weights FILE] [--check-finite] [--dim K=V]...\n"},
     {"generate", "vkg generate GRAPH [--weights FILE] --prompt STR [--max-tokens N] [--temperature T]\n"
                  "        [--top-k K] [--top-p P] [--seed S] [--device SEL] [--backend vulkan|cpu] [--dim K=V]...\n"},
 };
@@ -99,6 +99,8 @@ int cli_fail(vkg_context *ctx, vkg_result r)
 
 // >>context
 
+static bool parse_u64(const char *s, uint64_t *out);
+
 static void log_cb(vkg_log_level level, const char *msg, void *user)
 {
     (void)user;
@@ -116,12 +118,19 @@ static bool validation_wanted(void)
 
 int cli_context_open(vkg_backend backend, const char *device, bool profile, vkg_context **out)
 {
+    uint64_t mem_limit = 0;   /* VKG_DEVICE_MEMORY_LIMIT=BYTES caps the device memory the engine may use */
+    const char *lim = getenv("VKG_DEVICE_MEMORY_LIMIT");
+    if (lim && lim[0] && !parse_u64(lim, &mem_limit)) {
+        *out = NULL;
+        return cli_fail_msg(CLI_EXIT_USAGE, "VKG_DEVICE_MEMORY_LIMIT expects a number of bytes, got '%s'", lim);
+    }
     *out = NULL;
     vkg_context *ctx = NULL;
     vkg_result r = vkg_context_create(&(vkg_context_desc){
                                           .backend = backend,
                                           .device = device,
                                           .validation = validation_wanted(),
+                                          .device_memory_limit = mem_limit,
                                           .profile = profile,
                                           .log = log_cb,
                                       },
@@ -196,6 +205,7 @@ static const opt_spec opt_table[] = {
     {"--backend",   "run generate",       OPT_STR,    OFF(backend),     0},
     {"--decode",    "run",                OPT_FLAG,   OFF(decode_flag), 0},
     {"--no-fold",   "run",                OPT_FLAG,   OFF(no_fold),     0},
+    {"--check-finite", "run bench",       OPT_FLAG,   OFF(check_finite), 0},
     {"-o",          "init-weights",       OPT_STR,    OFF(out_file),    0},
     {"--seed",      "init-weights generate", OPT_U64,    OFF(seed),        OFF(has_seed)},
     {"--std",       "init-weights",       OPT_DOUBLE, OFF(std),         OFF(has_std)},
@@ -400,6 +410,28 @@ static int cmd_devices(void)
     return CLI_EXIT_OK;
 }
 
+/* The folds model creation would make (OPS.md 6): a model with random
+ * weights on the CPU backend (which norms fold depends on the graph only). */
+static int print_folds(vkg_context *ctx, vkg_graph *g)
+{
+    vkg_result r = vkg_graph_set_weights(g, &(vkg_weights_source){.std = 0.02});
+    vkg_model *m = NULL;
+    if (r == VKG_OK)
+        r = vkg_model_create(ctx, &(vkg_model_desc){.graph = g}, &m);
+    if (r != VKG_OK)
+        return cli_fail(ctx, r);
+    int n = vkg_model_fold_count(m);
+    if (n > 0)
+        printf("folds: %d (norm -> node whose weights absorb it; vkg run --no-fold keeps them)\n", n);
+    for (int i = 0; i < n; i++) {
+        const char *norm, *into;
+        if (vkg_model_fold_info(m, i, &norm, &into) == VKG_OK)
+            printf("  %-40s -> %s\n", norm, into);
+    }
+    vkg_model_destroy(m);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_check(const cli_args *a)
 {
     vkg_context *ctx;
@@ -448,6 +480,8 @@ static int cmd_check(const cli_args *a)
             printf("  %-40s %s\n", key, shape);
         }
     }
+    if (code == CLI_EXIT_OK)
+        code = print_folds(ctx, g);
     vkg_graph_destroy(g);
     return cli_context_close(ctx, code);
 }
@@ -494,6 +528,8 @@ int main(int argc, char **argv)
         print_usage(stdout, usage_cmd);
         return CLI_EXIT_OK;
     }
+    if (strcmp(cmd, "tune-hylra") == 0)
+        return cli_cmd_tune_hylra(argc, argv);   /* cli_tune.c parses its own options */
     bool known = false;
     for (int k = 0; k < N_COMMANDS; k++)
         known = known || strcmp(cmd, usage_table[k].cmd) == 0;

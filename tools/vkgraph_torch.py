@@ -778,7 +778,7 @@ class Attention(Op):
     KEYS = ("kind", "heads", "kv_heads", "head_dim", "causal", "rope", "scale", "bias", "qk_norm",
             "qk_norm_eps", "canon", "feature", "decay", "dwc_kernel", "grid")
     KINDS = ("softmax", "linear", "sla")
-    IMPLEMENTED = ("softmax", "linear")
+    IMPLEMENTED = ("softmax", "linear", "sla")
     KIND_KEYS = {"softmax": ("scale",), "linear": ("feature", "decay"), "sla": ("dwc_kernel", "grid")}
 
     def setup(self, in_shapes, in_dtypes):
@@ -835,6 +835,8 @@ class Attention(Op):
         self.decay_on = self.bool_arg("decay", False)
         if self.decay_on and not self.causal:
             raise self.err("decay needs causal attention (OPS.md 12)", "decay")
+        if self.kind == "sla":
+            self.sla_setup(in_shapes[0][0])
         self.param("wq", (H * Dh, C))
         self.param("wk", (KV * Dh, C))
         self.param("wv", (KV * Dh, C))
@@ -854,7 +856,33 @@ class Attention(Op):
             self.param("canon.weight", ((H + 2 * KV) * Dh, 4))
         if self.decay_on:
             self.param("decay", (H,), "zero")
+        if self.kind == "sla":
+            k = self.dwc_k
+            self.param("dwc.weight", (Dh, k, k) if self.grid else (Dh, k))
+            self.param("dwc.bias", (Dh,), "zero")
         return in_shapes[0]
+
+    def sla_setup(self, T):
+        """OPS.md 13 / GRAPH-FORMAT.md: dwc_kernel (5), grid [gh, gw] for causal: false only."""
+        k = self.dwc_k = self.int_arg("dwc_kernel", 5)
+        if k < 1:
+            raise self.err("dwc_kernel must be at least 1", "dwc_kernel")
+        self.grid = None
+        if self.has("grid"):
+            g = self.args_["grid"]
+            if not isinstance(g, list) or len(g) != 2:
+                raise self.err("grid must be a list [gh, gw]", "grid")
+            self.grid = tuple(self.graph.number(x, m) for x, m in zip(g, g.marks))
+            if min(self.grid) < 1:
+                raise self.err("grid sizes must be at least 1", "grid")
+        if self.causal and self.grid:
+            raise self.err("grid applies to sla with causal: false only", "grid")
+        if not self.causal and not self.grid:
+            raise self.err("sla with causal: false needs grid: [gh, gw]", "kind")
+        if self.grid and k % 2 == 0:
+            raise self.err(f"dwc_kernel must be odd with grid, got {k}", "dwc_kernel")
+        if self.grid and isinstance(T, int) and T != self.grid[0] * self.grid[1]:
+            raise self.err(f"grid {list(self.grid)} holds {self.grid[0] * self.grid[1]} tokens but the input has T = {T}", "grid")
 
     def project(self, x):
         H, KV, Dh, T = self.H, self.KV, self.Dh, x.shape[0]
@@ -887,13 +915,16 @@ class Attention(Op):
         k = k.repeat_interleave(rep, dim=1)      # head h reads KV head h // rep (HF repeat_kv)
         v = v.repeat_interleave(rep, dim=1)
         o = self.softmax_heads(q, k, v) if self.kind == "softmax" else self.linear_heads(q, k, v)
+        if self.kind == "sla":
+            o = o + self.sla_dwc(v)
         return F.linear(o.reshape(T, H * self.Dh), self.wo, self.bo if self.bias_on else None)
 
     def linear_heads(self, q, k, v):
         """OPS.md 12: o_t = sum_j w_tj phi(q_t).phi(k_j) v_j / (sum_j w_tj phi(q_t).phi(k_j) + 1e-6),
         w_tj = gamma^(t-j) for j <= t (causal; gamma = sigmoid(decay_h) or 1), 1 for all j (non-causal)."""
         T = q.shape[0]
-        fq, fk = act_fn(self.feature, q), act_fn(self.feature, k)
+        feature = "relu" if self.kind == "sla" else self.feature       # SLA: relu, no decay (OPS.md 13)
+        fq, fk = act_fn(feature, q), act_fn(feature, k)
         a = torch.einsum("thd,jhd->htj", fq, fk)
         if self.causal:
             dt = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).to(q.dtype)
@@ -907,14 +938,168 @@ class Attention(Op):
         den = a.sum(-1).t()[:, :, None]
         return num / (den + 1e-6)
 
+    def sla_dwc(self, v):
+        """OPS.md 13: depthwise conv of v [T, H, Dh], weights shared by the heads. Grid: PyTorch conv2d
+        (cross-correlation, zero padding (k-1)/2) on [gh, gw]; causal: the 1-D causal conv of OPS.md 8
+        (left padding k-1) along the sequence. Plus dwc.bias."""
+        T, H, Dh = v.shape
+        w, b, k = self.p("dwc.weight"), self.p("dwc.bias"), self.dwc_k
+        if self.grid:
+            gh, gw = self.grid
+            x = v.reshape(gh, gw, H, Dh).permute(2, 3, 0, 1)
+            y = F.conv2d(x, w.reshape(Dh, 1, k, k), b, padding=(k - 1) // 2, groups=Dh)
+            return y.permute(2, 3, 0, 1).reshape(T, H, Dh)
+        y = causal_conv(v.reshape(T, H * Dh), w.reshape(Dh, k).repeat(H, 1)) + b.repeat(H)
+        return y.reshape(T, H, Dh)
+
     def softmax_heads(self, q, k, v):
         T = q.shape[0]
         s = torch.einsum("thd,jhd->htj", q, k) * self.scale
         if self.causal:
             mask = torch.ones(T, T, dtype=torch.bool).triu(1)
             s = s.masked_fill(mask, float("-inf"))
+        hy = getattr(self, "hy", None)
+        hy_on = hy is not None and (not hy[2] or T == 1)       # decode_only: calls with T = 1 only
+        if hy_on and hy[0] == "reuse":
+            keep = hy[3].hy_sets.repeat_interleave(self.H // self.KV, dim=0)
+            s = s.masked_fill(~keep, float("-inf"))
         p = torch.softmax(s, -1)
+        if hy_on and hy[0] == "full":
+            object.__setattr__(self, "hy_sets", hylra_select(p, self.KV, hy[1], self.causal))
         return torch.einsum("htj,jhd->thd", p, v)
+
+
+def hylra_select(p, KV, top_k, causal):
+    """OPS.md 11: for KV head g and row t, the K = min(top_k, visible keys) positions j with the
+    largest sum over g's query heads of p[h, t, j], ties to the smaller j; a mask [KV, T, T]."""
+    H, T, _ = p.shape
+    score = p.reshape(KV, H // KV, T, T).sum(1)
+    vis = torch.ones(T, T, dtype=torch.bool)
+    if causal:
+        vis = vis.tril()
+    score = score.masked_fill(~vis, -1.0)
+    order = torch.sort(score, dim=-1, descending=True, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(-1, order, torch.arange(T).expand_as(order).contiguous())
+    K = vis.sum(-1).clamp(max=top_k)
+    return rank < K[None, :, None]
+
+
+# --- mixture of experts (OPS.md 14) -------------------------------------------
+
+class RouterGRU(torch.nn.Module):
+    """The one graph-wide GRU cell shared by every recurrent moe router (weights router_gru.*)."""
+    OP = "router_gru"
+
+    def __init__(self, dtype, R):
+        super().__init__()
+        self.prefix, self.R = "router_gru", R
+        self.specs = (("weight_ih", (3 * R, R), "normal"), ("weight_hh", (3 * R, R), "normal"),
+                      ("bias_ih", (3 * R,), "zero"), ("bias_hh", (3 * R,), "zero"))
+        for n, s, _ in self.specs:
+            self.register_parameter(n, torch.nn.Parameter(torch.zeros(s, dtype=dtype), requires_grad=False))
+
+    def p(self, suffix):
+        return getattr(self, suffix)
+
+    def forward(self, u, h):
+        """PyTorch GRUCell: gates r, z, n; h' = (1 - z) n + z h."""
+        gi = F.linear(u, self.weight_ih, self.bias_ih)
+        gh = F.linear(h, self.weight_hh, self.bias_hh)
+        ir, iz, i_n = gi.chunk(3, -1)
+        hr, hz, hn = gh.chunk(3, -1)
+        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+        n = torch.tanh(i_n + r * hn)
+        return (1 - z) * n + z * h
+
+
+@register
+class Moe(Op):
+    OP = "moe"
+    KEYS = ("experts", "top_k", "hidden", "router", "act", "normalize")
+
+    def setup(self, in_shapes, in_dtypes):
+        self.want_float(in_dtypes)
+        c = self.channels(in_shapes[0])
+        E = self.E = self.int_arg("experts")
+        K = self.K = self.int_arg("top_k")
+        f = self.hidden = self.int_arg("hidden")
+        if E < 1:
+            raise self.err("moe: experts must be at least 1", "experts")
+        if K < 1 or K > E:
+            raise GraphError(f"moe: top_k {K} must be in 1..experts ({E})", self.file, self.args_.kmarks.get("top_k", self.where))
+        if f < 1:
+            raise self.err("moe: hidden must be at least 1", "hidden")
+        self.act = self.enum_arg("act", ("swiglu", "geglu"), "swiglu")
+        self.normalize = self.bool_arg("normalize", True)
+        self.recurrent = self._router()
+        if self.recurrent:
+            self.param("router.in.weight", (self.R, c))
+            self.param("router.out.weight", (E, self.R))
+        else:
+            self.param("router.weight", (E, c))
+        self.param("experts.gate", (E, f, c))
+        self.param("experts.up", (E, f, c))
+        self.param("experts.down", (E, c, f))
+        return in_shapes[0]
+
+    def _router(self):
+        """router: linear | {kind: recurrent, dim: R}; the first recurrent node declares the GRU cell."""
+        if "router" not in self.args_:
+            raise self.err("moe: missing required argument 'router'")
+        v = self.args_["router"]
+        if v == "linear":
+            return False
+        if not isinstance(v, MDict):
+            raise self.err("moe: router must be linear or {kind: recurrent, dim: R}", "router")
+        for k in v:
+            if k not in ("kind", "dim"):
+                raise GraphError(f"unknown argument '{k}' of moe router{closest(k, ('kind', 'dim'))}", self.file, v.kmarks[k])
+        if v.get("kind") != "recurrent":
+            raise GraphError("moe: a router map needs kind: recurrent", self.file, v.vmarks.get("kind", v.mark))
+        at = v.kmarks.get("dim", self.args_.kmarks.get("router", self.where))
+        self.R = self.graph.number(v["dim"], v.vmarks["dim"]) if "dim" in v else 256
+        if self.R < 1:
+            raise GraphError("moe: router dim must be at least 1", self.file, at)
+        g = self.graph
+        cell = g.__dict__.get("_rmoe_cell")
+        self.chain_first = cell is None
+        if cell is None:
+            cell = RouterGRU(g.dtype, self.R)
+            object.__setattr__(g, "_rmoe_cell", cell)
+            for n, s, init in cell.specs:
+                g.weight_specs["router_gru." + n] = (s, init, cell)
+            g._insert("router_gru", cell)
+        elif cell.R != self.R:
+            raise GraphError(f"moe: recurrent router dim {self.R} differs from {cell.R} of the first one (one shared GRU cell)",
+                             self.file, at)
+        return True
+
+    def forward(self, x):
+        T, E, K = x.shape[0], self.E, self.K
+        if self.recurrent:
+            g = self.graph
+            h = torch.zeros(T, self.R, dtype=x.dtype) if self.chain_first else g.__dict__["_rmoe_h"]
+            h = g.__dict__["_rmoe_cell"](F.linear(x, self.p("router.in.weight")), h)
+            object.__setattr__(g, "_rmoe_h", h)    # passes unchanged through other nodes to the next router
+            logits = F.linear(h, self.p("router.out.weight"))
+        else:
+            logits = F.linear(x, self.p("router.weight"))
+        p = torch.softmax(logits, -1)                                      # over all E, before the top-k
+        idx = torch.sort(-logits, dim=-1, stable=True).indices[:, :K]     # ties: the smaller index first
+        w = p.gather(1, idx)
+        if self.normalize:
+            w = w / w.sum(-1, keepdim=True)
+        gate, up, down = self.p("experts.gate"), self.p("experts.up"), self.p("experts.down")
+        y = torch.zeros_like(x)
+        for e in range(E):
+            rows, slot = (idx == e).nonzero(as_tuple=True)
+            if rows.numel() == 0:
+                continue
+            xe = x[rows]
+            h = act_fn("silu" if self.act == "swiglu" else "gelu", F.linear(xe, gate[e])) * F.linear(xe, up[e])
+            y.index_add_(0, rows, w[rows, slot][:, None] * F.linear(h, down[e]))
+        return y
 
 
 # --------------------------------------------------------------------------
@@ -955,8 +1140,6 @@ class Graph(torch.nn.Module):
         self._read_inputs(doc)
         self.weights_key = doc.get("weights")
         self._check_weights_key(doc)
-        if "hylra" in doc:
-            raise GraphError("hylra is not implemented by this reader", file, doc.kmarks["hylra"])
         if "body" not in doc:
             raise GraphError("missing required key 'body'", file, doc.mark)
         body = doc["body"]
@@ -982,6 +1165,53 @@ class Graph(torch.nn.Module):
             if tuple(s) != tuple(shape):
                 raise GraphError(f"tie: '{key}' is {fmt_shape(s)}, this linear needs {fmt_shape(shape)}", file, mark)
         self._read_outputs(doc)
+        self._setup_hylra(doc)
+
+    def _setup_hylra(self, doc):
+        """HyLRA (OPS.md 11, GRAPH-FORMAT.md): one policy entry per softmax attention layer in
+        execution order; a reuse layer reads the sets of the nearest preceding full layer."""
+        if "hylra" not in doc:
+            return
+        h, m = doc["hylra"], doc.vmarks["hylra"]
+        if not isinstance(h, dict) or "top_k" not in h or "policy" not in h:
+            raise GraphError("hylra must be a mapping {top_k: K, policy: [full|reuse, ...], decode_only: false}", self.file, m)
+        for k in h:
+            if k not in ("top_k", "policy", "decode_only"):
+                raise GraphError(f"unknown key '{k}' of hylra{closest(k, ('top_k', 'policy', 'decode_only'))}",
+                                 self.file, h.kmarks[k])
+        top_k = self.number(h["top_k"], h.vmarks["top_k"])
+        if top_k < 1:
+            raise GraphError("hylra: top_k must be at least 1", self.file, h.vmarks["top_k"])
+        decode_only = h.get("decode_only", False)
+        if not isinstance(decode_only, bool):
+            raise GraphError("hylra: decode_only must be true or false", self.file, h.vmarks["decode_only"])
+        layers = []
+
+        def walk(steps):
+            for st in steps:
+                if st.op is None:
+                    walk(st.sub)
+                elif isinstance(st.op, Attention) and st.op.kind == "softmax":
+                    layers.append(st.op)
+        walk(self.steps)
+        pol = h["policy"]
+        if not isinstance(pol, list) or any(e not in ("full", "reuse") for e in pol):
+            raise GraphError("hylra policy must be a list of full|reuse", self.file, h.vmarks["policy"])
+        if len(pol) != len(layers):
+            raise GraphError(f"hylra: policy has {len(pol)} entries but the graph has {len(layers)} softmax attention layers",
+                             self.file, h.vmarks["policy"])
+        if layers and pol[0] != "full":
+            raise GraphError("hylra: the first policy entry must be full", self.file, h.vmarks["policy"])
+        src = None
+        for i, (op, e) in enumerate(zip(layers, pol)):
+            if e == "full":
+                src = op
+                object.__setattr__(op, "hy", ("full", top_k, decode_only, None))
+            else:
+                if (op.H, op.KV, op.causal) != (src.H, src.KV, src.causal):
+                    raise GraphError(f"hylra: reuse layer {i} must have the heads, kv_heads and causal of the full layer it reuses",
+                                     self.file, h.vmarks["policy"])
+                object.__setattr__(op, "hy", ("reuse", top_k, decode_only, src))
 
     # dims, inputs, outputs ---------------------------------------------
     def _check_weights_key(self, doc):

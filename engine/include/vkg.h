@@ -29,6 +29,18 @@
  * Every fallible call returns a vkg_result; vkg_last_error(ctx) gives the
  * message (with FILE:LINE:COL for graph-file errors). No call aborts or exits
  * the process and nothing prints unless a log callback is set.
+ *
+ * Threads: separate contexts are independent and may be used on separate
+ * threads at the same time. Within one context, calls are made one at a time,
+ * except sessions: once the model exists, each thread may create, feed, run,
+ * read and destroy its own sessions of it (vkg_session_* on distinct
+ * sessions, either backend) concurrently; the engine itself serializes the
+ * device queue, command pool, pipeline cache and memory budget (a lock held
+ * for host-side calls only, never across a GPU wait). The graph and the model
+ * must not be changed or destroyed while such sessions live. vkg_last_error is
+ * per context, so with concurrent sessions the message may be another
+ * thread's: use a context per thread where messages matter. With an external
+ * device, the application must not use the queue during engine calls.
  */
 #ifndef VKG_H
 #define VKG_H
@@ -244,8 +256,12 @@ typedef struct vkg_hylra_desc {
     const vkg_loc *policy_locs;   /* one per entry; may be NULL */
     bool decode_only;
     vkg_loc loc;                  /* of the hylra key */
+    bool record;                  /* not in the graph format: every full layer keeps its index
+                                   * sets, for vkg_session_hylra_indices (vkg tune-hylra) */
 } vkg_hylra_desc;
 vkg_result vkg_graph_set_hylra(vkg_graph *g, const vkg_hylra_desc *desc);
+/* Number of softmax attention layers: the entries a hylra policy needs. */
+int vkg_graph_hylra_layers(const vkg_graph *g);
 
 /* Final checks after the last node (outputs, hylra). */
 vkg_result vkg_graph_finish(vkg_graph *g);
@@ -295,6 +311,12 @@ typedef struct vkg_model_desc {
 /* Errors: VKG_ERR_WEIGHTS (missing key, wrong shape, bad file), VKG_ERR_IO, device errors. */
 vkg_result vkg_model_create(vkg_context *ctx, const vkg_model_desc *desc, vkg_model **out);
 void vkg_model_destroy(vkg_model *m);
+/* Folds made at model creation (OPS.md 6; none with no_fold): a batch, repbn or
+ * prepbn (lambda 0) norm removed by folding it into the weights of node `into`
+ * (one entry per receiving node). Names are weight prefixes, owned by the
+ * graph or model. vkg_model_fold_info errors: VKG_ERR_INVALID_ARG. */
+int vkg_model_fold_count(const vkg_model *m);
+vkg_result vkg_model_fold_info(const vkg_model *m, int i, const char **norm, const char **into);
 
 typedef struct vkg_session vkg_session;
 typedef struct vkg_session_desc {
@@ -322,6 +344,15 @@ vkg_result vkg_session_reset(vkg_session *s);
 int64_t vkg_session_position(const vkg_session *s);
 /* Output i as f32, valid until the next run or destroy. */
 vkg_result vkg_session_get_output(vkg_session *s, int index, vkg_host_tensor *out);
+
+/* HyLRA index sets that softmax layer `layer` (policy order) selected, as
+ * int32 [rows, KV, top_k]: row p holds the positions chosen for the query at
+ * position p (ascending, -1 after min(top_k, p + 1); non-causal: min(top_k, T)).
+ * rows: the tokens of the last vkg_session_run, or the position after
+ * vkg_session_step calls. Only layers that keep sets have them (a full layer
+ * followed by a reuse layer, or any full layer with hylra.record). CPU backend
+ * only (VKG_ERR_UNSUPPORTED on Vulkan). Free with vkg_host_tensor_free. */
+vkg_result vkg_session_hylra_indices(vkg_session *s, int layer, vkg_host_tensor *out);
 
 /* Memory plan of the last run: arena bytes vs. the sum of all activations. */
 typedef struct vkg_session_stats {

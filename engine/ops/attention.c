@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#define CANON_B_K 4         /* Canon-B always uses kernel 4 (OPS.md 8) */
+
 static vkg_result parse_rope(vkg__parse_ctx *pc, attn_params *p) {
     const vkg_value *rope = vkg__arg(pc, "rope");
     if (!rope) return VKG_OK;
@@ -99,7 +101,6 @@ static vkg_result attn_parse(vkg__parse_ctx *pc) {
     if ((r = vkg__arg_enum(pc, "qk_norm", VKG__ARGS("none", "full", "head"), QK_NONE, &p->qk_norm))) return r;
     if ((r = vkg__arg_float(pc, "qk_norm_eps", 1e-6, &p->qk_eps))) return r;
     if ((r = vkg__arg_bool(pc, "canon", false, &p->canon))) return r;
-    if (p->canon) return vkg__node_error(pc->g, pc->node, "canon", "canon: true (Canon-B) is not implemented in this version of the engine");
     return parse_kind_args(pc, p);
 }
 
@@ -187,6 +188,44 @@ static void attn_state(vkg__state_ctx *sc) {
     attn_dims d = dims_of(p, &sc->in[0]);
     if (p->kind == ATTN_SOFTMAX) vkg__attn_softmax_state(sc, p, &d);
     else vkg__attn_linear_state(sc, p, &d);
+    /* Canon-B window: the last CANON_B_K-1 rows of [q | k | v], always the last slot. */
+    if (p->canon) vkg__need_state(sc, (uint64_t)((CANON_B_K - 1) * (d.Q + 2 * d.KVD)));
+}
+
+// >>Canon-B (OPS.md 8 site B): [q | k | v] as three channel ranges of one conv
+/* The window is the node's last state slot (after the core's), absent outside a session. */
+static float *canon_b_window(const vkg__ref_ctx *rc) {
+    int k = VKG__MAX_NODE_STATES;
+    while (k > 0 && !rc->state[k - 1]) k--;
+    return k > 0 ? rc->state[k - 1] : NULL;
+}
+
+/* q, k, v <- Canon(pq, pk, pv); the inputs are the post-QK-norm projections. */
+static void canon_b_ref(vkg__ref_ctx *rc, const float *W, const attn_dims *d, const float *pq, const float *pk, const float *pv,
+                        float *q, float *k, float *v) {
+    int64_t T = d->T, Q = d->Q, KVD = d->KVD, K = CANON_B_K;
+    size_t ws = (size_t)(Q + 2 * KVD);
+    float *win = canon_b_window(rc);
+    vkg__ref_canon(q, (size_t)Q, pq, (size_t)Q, W, NULL, T, Q, K, true, win, ws);
+    vkg__ref_canon(k, (size_t)KVD, pk, (size_t)KVD, W + Q * K, NULL, T, KVD, K, true, win ? win + Q : NULL, ws);
+    vkg__ref_canon(v, (size_t)KVD, pv, (size_t)KVD, W + (Q + KVD) * K, NULL, T, KVD, K, true, win ? win + Q + KVD : NULL, ws);
+}
+
+static vkg_result canon_b_lower(vkg__lower_ctx *lc, vkg__bufref W, const attn_dims *d, const vkg__bufref pre[3], const vkg__bufref post[3]) {
+    vkg__bufref win = {0};
+    for (int k = VKG__MAX_NODE_STATES; k > 0 && win.kind == VKG__BUF_NONE; k--) win = lc->state[k - 1];
+    uint32_t C[3] = {(uint32_t)d->Q, (uint32_t)d->KVD, (uint32_t)d->KVD};
+    uint64_t c0 = 0;
+    for (int i = 0; i < 3; i++) {
+        vkg__canon_desc cd = {.x = pre[i], .y = post[i], .w = vkg__bufref_sub(W, c0 * CANON_B_K * 4, (uint64_t)C[i] * CANON_B_K * 4),
+                              .T = (uint32_t)d->T, .C = C[i], .K = CANON_B_K, .win_stride = (uint32_t)(d->Q + 2 * d->KVD),
+                              .residual = true};
+        if (win.kind != VKG__BUF_NONE) cd.win = vkg__bufref_sub(win, c0 * 4, 0);
+        vkg_result r = vkg__emit_canon(lc, &cd);
+        if (r) return r;
+        c0 += C[i];
+    }
+    return VKG_OK;
 }
 
 // >>forward, C reference
@@ -195,22 +234,26 @@ static vkg_result attn_ref(vkg__ref_ctx *rc) {
     attn_slots s = vkg__attn_slots(p);
     attn_dims d = dims_of(p, &rc->in_shape[0]);
     int64_t T = d.T, C = d.C, Q = d.Q, KVD = d.KVD;
-    float *buf = vkg__malloc(rc->ctx, sizeof(float) * (size_t)(T * (2 * Q + 2 * KVD)));
+    size_t n_buf = (size_t)(T * (2 * Q + 2 * KVD)) + (p->canon ? (size_t)(T * (Q + 2 * KVD)) : 0);
+    float *buf = vkg__malloc(rc->ctx, sizeof(float) * n_buf);
     if (!buf) return vkg__error(rc->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory in attention");
     float *q = buf, *k = q + T * Q, *v = k + T * KVD, *o = v + T * KVD;
+    /* With Canon-B the projections go to pq, pk, pv and the conv writes q, k, v. */
+    float *pq = q, *pk = k, *pv = v;
+    if (p->canon) pq = o + T * Q, pk = pq + T * Q, pv = pk + T * KVD;
     const float *x = rc->in[0];
     const float *const *w = rc->w;
-    vkg__ref_linear(q, (size_t)Q, x, (size_t)C, w[s.wq], p->bias ? w[s.bq] : NULL, T, Q, C);
-    vkg__ref_linear(k, (size_t)KVD, x, (size_t)C, w[s.wk], p->bias ? w[s.bk] : NULL, T, KVD, C);
-    vkg__ref_linear(v, (size_t)KVD, x, (size_t)C, w[s.wv], p->bias ? w[s.bv] : NULL, T, KVD, C);
+    vkg__ref_linear(pq, (size_t)Q, x, (size_t)C, w[s.wq], p->bias ? w[s.bq] : NULL, T, Q, C);
+    vkg__ref_linear(pk, (size_t)KVD, x, (size_t)C, w[s.wk], p->bias ? w[s.bk] : NULL, T, KVD, C);
+    vkg__ref_linear(pv, (size_t)KVD, x, (size_t)C, w[s.wv], p->bias ? w[s.bv] : NULL, T, KVD, C);
     if (p->qk_norm == QK_FULL) {
-        vkg__ref_rmsnorm(q, q, w[s.qn], T, Q, p->qk_eps);
-        vkg__ref_rmsnorm(k, k, w[s.kn], T, KVD, p->qk_eps);
+        vkg__ref_rmsnorm(pq, pq, w[s.qn], T, Q, p->qk_eps);
+        vkg__ref_rmsnorm(pk, pk, w[s.kn], T, KVD, p->qk_eps);
     } else if (p->qk_norm == QK_HEAD) {
-        vkg__ref_rmsnorm(q, q, w[s.qn], T * p->H, d.Dh, p->qk_eps);
-        vkg__ref_rmsnorm(k, k, w[s.kn], T * p->KV, d.Dh, p->qk_eps);
+        vkg__ref_rmsnorm(pq, pq, w[s.qn], T * p->H, d.Dh, p->qk_eps);
+        vkg__ref_rmsnorm(pk, pk, w[s.kn], T * p->KV, d.Dh, p->qk_eps);
     }
-    /* Canon-B goes here (after QK-norm, before RoPE). */
+    if (p->canon) canon_b_ref(rc, w[s.canon], &d, pq, pk, pv, q, k, v);   /* after QK-norm, before RoPE */
     if (p->rope) {
         int64_t R = p->rope_dims ? p->rope_dims : d.Dh;
         vkg__ref_rope(q, (size_t)Q, T, p->H, d.Dh, R, (float)p->theta, p->style, rc->pos0);
@@ -248,15 +291,19 @@ static vkg_result attn_lower(vkg__lower_ctx *lc) {
         k = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
         v = vkg__lower_temp(lc, (uint64_t)T * KVD * 4);
     }
-    vkg__matmul_desc mq = {.x = lc->in[0], .w = lc->w[s.wq], .bias = p->bias ? lc->w[s.bq] : none, .y = q, .M = T, .N = Q, .K = C};
-    vkg__matmul_desc mk = {.x = lc->in[0], .w = lc->w[s.wk], .bias = p->bias ? lc->w[s.bk] : none, .y = k, .M = T, .N = KVD, .K = C};
-    vkg__matmul_desc mv = {.x = lc->in[0], .w = lc->w[s.wv], .bias = p->bias ? lc->w[s.bv] : none, .y = v, .M = T, .N = KVD, .K = C};
+    /* With Canon-B the projections go to temps pre[] and the conv (never in place) writes q, k, v. */
+    vkg__bufref post[3] = {q, k, v}, pre[3] = {q, k, v};
+    if (p->canon)
+        for (int i = 0; i < 3; i++) pre[i] = vkg__lower_temp(lc, (uint64_t)T * (i ? KVD : Q) * 4);
+    vkg__matmul_desc mq = {.x = lc->in[0], .w = lc->w[s.wq], .bias = p->bias ? lc->w[s.bq] : none, .y = pre[0], .M = T, .N = Q, .K = C};
+    vkg__matmul_desc mk = {.x = lc->in[0], .w = lc->w[s.wk], .bias = p->bias ? lc->w[s.bk] : none, .y = pre[1], .M = T, .N = KVD, .K = C};
+    vkg__matmul_desc mv = {.x = lc->in[0], .w = lc->w[s.wv], .bias = p->bias ? lc->w[s.bv] : none, .y = pre[2], .M = T, .N = KVD, .K = C};
     vkg_result r;
     if ((r = vkg__emit_matmul(lc, &mq)) || (r = vkg__emit_matmul(lc, &mk)) || (r = vkg__emit_matmul(lc, &mv))) return r;
     if (p->qk_norm != QK_NONE &&
-        ((r = lower_qk_norm(lc, p, q, lc->w[s.qn], T, H, Dh)) || (r = lower_qk_norm(lc, p, k, lc->w[s.kn], T, KV, Dh))))
+        ((r = lower_qk_norm(lc, p, pre[0], lc->w[s.qn], T, H, Dh)) || (r = lower_qk_norm(lc, p, pre[1], lc->w[s.kn], T, KV, Dh))))
         return r;
-    /* Canon-B goes here (after QK-norm, before RoPE). */
+    if (p->canon && (r = canon_b_lower(lc, lc->w[s.canon], &d, pre, post))) return r;   /* after QK-norm, before RoPE */
     if (p->rope) {
         uint32_t R = (uint32_t)(p->rope_dims ? p->rope_dims : Dh);
         vkg__rope_desc rq = {.x = q, .T = T, .n_heads = H, .head_dim = Dh, .row_stride = Q, .rot_dims = R,

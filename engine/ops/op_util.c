@@ -108,3 +108,24 @@ void vkg__ref_attention(float *o, const float *q, const float *k, const float *v
             }
         }
 }
+
+/* Input row r of channel c; r < 0 reads the window (or zero). */
+static double canon_in(const float *x, size_t xs, const float *win, size_t ws, int64_t K, int64_t r, int64_t c) {
+    if (r >= 0) return x[(size_t)r * xs + (size_t)c];
+    return win ? win[(size_t)(K - 1 + r) * ws + (size_t)c] : 0.0;
+}
+
+void vkg__ref_canon(float *y, size_t ys, const float *x, size_t xs, const float *W, const float *bias, int64_t T, int64_t C, int64_t K,
+                    bool residual, float *win, size_t ws) {
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < C; c++) {
+            double s = bias ? bias[c] : 0.0;
+            for (int64_t j = 0; j < K; j++) s += (double)W[c * K + j] * canon_in(x, xs, win, ws, K, t - (K - 1) + j, c);
+            y[(size_t)t * ys + (size_t)c] = (float)(residual ? x[(size_t)t * xs + (size_t)c] + s : s);
+        }
+    if (!win) return;
+    /* New window row j is input row T-(K-1)+j; rows before 0 shift in from the old window
+     * (old row j+T, not yet overwritten in this order). */
+    for (int64_t j = 0; j < K - 1; j++)
+        for (int64_t c = 0; c < C; c++) win[(size_t)j * ws + (size_t)c] = (float)canon_in(x, xs, win, ws, K, T - (K - 1) + j, c);
+}

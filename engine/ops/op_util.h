@@ -25,6 +25,13 @@ void vkg__ref_rope(float *x, size_t rs, int64_t T, int64_t n_heads, int64_t Dh, 
 void vkg__ref_attention(float *o, const float *q, const float *k, const float *v, int64_t Tq, int64_t Tk, int64_t H, int64_t KV,
                         int64_t Dh, double scale, bool causal, int64_t pos0, double *scores);
 
+/* Canon conv, OPS.md 8: y[t, c] = (residual ? x[t, c] : 0) + bias[c] + sum_j W[c, j] x[t-(K-1)+j, c]
+ * for x [T, C] (row stride xs), y (row stride ys; must not overlap x), W [C, K], bias [C] or NULL.
+ * Rows before 0 come from win ([K-1, C], row stride ws, oldest first), which then holds the
+ * last K-1 inputs; with win NULL they are zero. */
+void vkg__ref_canon(float *y, size_t ys, const float *x, size_t xs, const float *W, const float *bias, int64_t T, int64_t C, int64_t K,
+                    bool residual, float *win, size_t ws);
+
 bool vkg__act_from_name(const char *name, vkg__act *out);   /* act.c */
 /* Checks the weight a `tie:` names was declared by an earlier node. */
 vkg_result vkg__check_tie(vkg__parse_ctx *pc, const char *tie);

@@ -15,7 +15,8 @@ vkg_result vkg__exec_cpu_run(vkg_session *s) {
     uint64_t total = 0;
     for (int i = 0; i < g->n_inputs; i++) buf[g->inputs[i]] = s->inputs[i].data;
     for (int n = 0; n < g->n_nodes && r == VKG_OK; n++) {
-        const vkg__node *node = &g->nodes[n];
+        const vkg__node *node = &s->m->nodes[n];   /* as folding left it */
+        if (s->m->skip[n]) continue;
         uint64_t bytes = (uint64_t)vkg__shape_numel(&s->shapes[node->out]) * 4;
         total += bytes;
         if (!(buf[node->out] = vkg__malloc(ctx, bytes))) {

@@ -202,7 +202,8 @@ void vkg__exec_vk_destroy(vkg_session *s) {
 static vkg_result lower_nodes(vkg_session *s, lower_state *st) {
     const vkg_graph *g = s->m->graph;
     for (int n = 0; n < g->n_nodes; n++) {
-        const vkg__node *node = &g->nodes[n];
+        const vkg__node *node = &s->m->nodes[n];   /* as folding left it */
+        if (s->m->skip[n]) continue;
         vkg__lower_ctx lc;
         lower_ctx_init(&lc, s->ctx, st);
         st->cur_node = n;
@@ -249,12 +250,14 @@ static vkg_result plan_arena(vkg_session *s, vkg__exec_vk *e, uint64_t *arena_si
         uint64_t total = 0;
         for (int t = 0; t < nt; t++) {
             sizes[t] = (uint64_t)vkg__shape_numel(&s->shapes[t]) * 4;
+            if (g->tensors[t].producer >= 0 && s->m->skip[g->tensors[t].producer]) sizes[t] = 0;   /* folded away */
             total += sizes[t];
             first[t] = g->tensors[t].producer < 0 ? 0 : g->tensors[t].producer;
             last[t] = first[t];
         }
+        const vkg__node *nodes = s->m->nodes;
         for (int ni = 0; ni < g->n_nodes; ni++)
-            for (int i = 0; i < g->nodes[ni].n_in; i++) last[g->nodes[ni].in[i]] = VKG__MAX(last[g->nodes[ni].in[i]], ni);
+            for (int i = 0; i < nodes[ni].n_in && !s->m->skip[ni]; i++) last[nodes[ni].in[i]] = VKG__MAX(last[nodes[ni].in[i]], ni);
         for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = g->n_nodes;
         for (int i = 0; i < e->st.n_temp; i++) {
             sizes[nt + i] = e->st.temp_size[i];
@@ -274,7 +277,6 @@ static vkg_result plan_arena(vkg_session *s, vkg__exec_vk *e, uint64_t *arena_si
 
 static vkg_result compile(vkg_session *s, vkg__exec_vk *e) {
     vkg_context *ctx = s->ctx;
-    const vkg_graph *g = s->m->graph;
     if (e->prog) vkg__vk_program_destroy(ctx, e->prog), e->prog = NULL;
     state_free(&e->st);
     e->st.ctx = ctx;
@@ -287,9 +289,9 @@ static vkg_result compile(vkg_session *s, vkg__exec_vk *e) {
         e->has_arena = r == VKG_OK;
     }
     if (r == VKG_OK && !e->weight_size) {
-        if (!(e->weight_size = vkg__calloc(ctx, (size_t)g->n_weights + 1, sizeof(uint64_t))))
+        if (!(e->weight_size = vkg__calloc(ctx, (size_t)s->m->n_w + 1, sizeof(uint64_t))))
             r = vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
-        for (int i = 0; i < g->n_weights && r == VKG_OK; i++) e->weight_size[i] = (uint64_t)vkg__shape_numel(&g->weights[i].shape) * 4;
+        for (int i = 0; i < s->m->n_w && r == VKG_OK; i++) e->weight_size[i] = (uint64_t)s->m->w_numel[i] * 4;
     }
     if (r == VKG_OK) {
         resolver rs = {.arena = &e->arena, .tensor_off = e->tensor_off, .tensor_size = e->tensor_size, .temp_off = e->temp_off,

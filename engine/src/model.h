@@ -16,6 +16,20 @@ struct vkg_model {
     vkg__vk_buffer wbuf;
     bool has_wbuf;
     uint64_t weight_bytes;
+    /* The nodes as this model runs them (fold.c): copies of the graph's whose
+     * params, weight slots and inputs the folding pass may change; skip[n]:
+     * folded away (its readers read its input instead). */
+    vkg__node *nodes;
+    bool *skip;
+    /* Weights: the graph's [0, graph->n_weights), then model-owned ones
+     * (folded copies, norm affine coefficients) up to n_w. host and offsets
+     * have cap_w entries. */
+    int n_w, cap_w;
+    int64_t *w_numel;
+    const char **w_key;
+    vkg__arena arena;               /* params and arguments of re-parsed nodes */
+    int n_folds, cap_folds;
+    const char **fold_norm, **fold_into;   /* weight prefixes */
 };
 
 typedef struct vkg__exec_vk vkg__exec_vk;
@@ -45,6 +59,17 @@ struct vkg_session {
 
 /* (Re)sizes the decoding state for max_tokens and zeroes it. */
 vkg_result vkg__session_state_init(vkg_session *s, int64_t max_tokens);
+
+/* fold.c: copies the nodes and gives every batch/repbn/prepbn norm its affine
+ * coefficients (two model-owned slots after its declared weights). */
+vkg_result vkg__fold_prepare(vkg_model *m);
+/* fold.c: compile pass 3, folding norms into the linear maps that read them
+ * or into the linear that produces their input (OPS.md 6). */
+vkg_result vkg__fold_run(vkg_model *m);
+/* fold.c: a new zeroed model-owned weight of numel floats; its index, or -1 (out of memory). */
+int vkg__model_add_weight(vkg_model *m, const char *key, int64_t numel);
+/* True when some node still run reads weight w. */
+bool vkg__model_weight_used(const vkg_model *m, int w);
 
 void vkg__weights_draw(const vkg_graph *g, uint64_t seed, double std, float **host);
 vkg_result vkg__exec_cpu_run(vkg_session *s);

@@ -6,13 +6,28 @@
  * buffer and a one-shot command buffer). Also the one-shot command buffer
  * and fence-wait helpers used by the other runtime files.
  *
+ * Also the runtime's lock (vkg__vk_lock): Vulkan wants the host to
+ * synchronize uses of a queue (vkQueueSubmit) and of a command pool
+ * (allocating, recording, freeing command buffers), and the engine's budget
+ * counter and pipeline cache are shared by the sessions of a context. One
+ * recursive process-wide mutex guards them all (it also covers two contexts
+ * wrapping one external device); it is held for host-side calls only, never
+ * across a fence wait, so runs on two threads overlap on the device.
+ *
  * Calls: the Vulkan device of vk_device.c, result.c. Never prints.
  */
 #include "vk_internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define STAGING_CHUNK (64ull << 20)   /* staging buffers never exceed this */
+
+// >>lock
+static pthread_mutex_t vk_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+void vkg__vk_lock(void) { pthread_mutex_lock(&vk_mutex); }
+void vkg__vk_unlock(void) { pthread_mutex_unlock(&vk_mutex); }
 
 // >>fences and one-shot command buffers
 vkg_result vkg__vk_wait_fence(vkg_context *ctx, VkFence fence, const char *what) {
@@ -34,14 +49,21 @@ vkg_result vkg__vk_oneshot_begin(vkg_context *ctx, VkCommandBuffer *out) {
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
         .commandBufferCount = 1,
     };
+    vkg__vk_lock();   /* held while recording; vkg__vk_oneshot_end releases it */
     vkg_result r = vkg__vk_check(ctx, vkAllocateCommandBuffers(vk->device, &ai, out), "vkAllocateCommandBuffers");
-    if (r != VKG_OK) return r;
+    if (r != VKG_OK) {
+        vkg__vk_unlock();
+        return r;
+    }
     VkCommandBufferBeginInfo bi = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
     };
     r = vkg__vk_check(ctx, vkBeginCommandBuffer(*out, &bi), "vkBeginCommandBuffer");
-    if (r != VKG_OK) vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, out);
+    if (r != VKG_OK) {
+        vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, out);
+        vkg__vk_unlock();
+    }
     return r;
 }
 
@@ -53,14 +75,21 @@ vkg_result vkg__vk_oneshot_end(vkg_context *ctx, VkCommandBuffer cmd) {
         VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
         r = vkg__vk_check(ctx, vkCreateFence(vk->device, &fi, NULL, &fence), "vkCreateFence");
     }
+    bool submitted = false;
     if (r == VKG_OK) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
         r = vkg__vk_check(ctx, vkQueueSubmit(vk->queue, 1, &si, fence), "vkQueueSubmit");
-        if (r == VKG_OK) r = vkg__vk_wait_fence(ctx, fence, "vkWaitForFences (transfer)");
+        submitted = r == VKG_OK;
     }
+    vkg__vk_unlock();   /* taken by vkg__vk_oneshot_begin */
+    if (submitted) r = vkg__vk_wait_fence(ctx, fence, "vkWaitForFences (transfer)");
     if (fence) vkDestroyFence(vk->device, fence, NULL);
     /* After a timeout the buffer may still run: leak it rather than free it in use. */
-    if (!vk->lost) vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &cmd);
+    if (!vk->lost) {
+        vkg__vk_lock();
+        vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &cmd);
+        vkg__vk_unlock();
+    }
     return r;
 }
 
@@ -186,7 +215,10 @@ vkg_result vkg__vk_buffer_create(vkg_context *ctx, uint64_t size, vkg__mem_kind 
     memset(out, 0, sizeof *out);
     if (!ctx->vk) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "no Vulkan device in this context");
     if (vkg__vk_is_lost(ctx)) return VKG_ERR_DEVICE_LOST;
-    return buffer_create(ctx, size, kind, true, out);
+    vkg__vk_lock();   /* the budget check and the count are one step */
+    vkg_result r = buffer_create(ctx, size, kind, true, out);
+    vkg__vk_unlock();
+    return r;
 }
 
 static void buffer_free(vkg_context *ctx, vkg__vk_buffer *b, bool counted) {
@@ -199,7 +231,9 @@ static void buffer_free(vkg_context *ctx, vkg__vk_buffer *b, bool counted) {
 }
 
 void vkg__vk_buffer_destroy(vkg_context *ctx, vkg__vk_buffer *b) {
+    vkg__vk_lock();
     buffer_free(ctx, b, true);
+    vkg__vk_unlock();
 }
 
 // >>transfers

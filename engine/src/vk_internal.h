@@ -60,4 +60,9 @@ vkg_result vkg__vk_oneshot_end(vkg_context *ctx, VkCommandBuffer cmd);
 #define VKG__VK_FENCE_TIMEOUT_NS (60ull * 1000 * 1000 * 1000)
 vkg_result vkg__vk_wait_fence(vkg_context *ctx, VkFence fence, const char *what);
 
+/* vk_buffer.c: the runtime lock (recursive, process-wide) around host calls
+ * on the shared queue, command pool, pipeline cache and memory budget. */
+void vkg__vk_lock(void);
+void vkg__vk_unlock(void);
+
 #endif /* VKG_VK_INTERNAL_H */

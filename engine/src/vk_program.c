@@ -12,7 +12,11 @@
  * runs) and ends with one making its writes visible to host reads and
  * transfers; those two are not counted.
  *
- * Calls: vk_pipeline.c (pipelines), vk_buffer.c (fence wait), vk_device.c,
+ * Creating, running (the submission) and destroying hold the runtime lock of
+ * vk_buffer.c around the calls that touch the shared queue, command pool and
+ * pipeline cache; the fence wait runs unlocked.
+ *
+ * Calls: vk_pipeline.c (pipelines), vk_buffer.c (fence wait, lock), vk_device.c,
  * result.c. Never prints.
  */
 #include "vk_internal.h"
@@ -157,7 +161,17 @@ done:
     return r;
 }
 
+static vkg_result program_create(vkg_context *ctx, const vkg__vk_dispatch *d, int n, vkg__vk_program **out);
+
+/* Pipeline cache, command pool and recording are shared by the context's sessions: under the runtime lock. */
 vkg_result vkg__vk_program_create(vkg_context *ctx, const vkg__vk_dispatch *d, int n, vkg__vk_program **out) {
+    vkg__vk_lock();
+    vkg_result r = program_create(ctx, d, n, out);
+    vkg__vk_unlock();
+    return r;
+}
+
+static vkg_result program_create(vkg_context *ctx, const vkg__vk_dispatch *d, int n, vkg__vk_program **out) {
     if (!out) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "vkg__vk_program_create: out is NULL");
     *out = NULL;
     if (!ctx->vk) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "no Vulkan device in this context");
@@ -282,7 +296,10 @@ vkg_result vkg__vk_program_run(vkg_context *ctx, vkg__vk_program *p) {
     vkg_result r = vkg__vk_check(ctx, vkResetFences(vk->device, 1, &p->fence), "vkResetFences");
     if (r != VKG_OK) return r;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &p->cmd};
-    if ((r = vkg__vk_check(ctx, vkQueueSubmit(vk->queue, 1, &si, p->fence), "vkQueueSubmit")) != VKG_OK) return r;
+    vkg__vk_lock();   /* the queue is shared by every session of the device */
+    r = vkg__vk_check(ctx, vkQueueSubmit(vk->queue, 1, &si, p->fence), "vkQueueSubmit");
+    vkg__vk_unlock();
+    if (r != VKG_OK) return r;
     if ((r = vkg__vk_wait_fence(ctx, p->fence, "vkWaitForFences (program)")) != VKG_OK) return r;
     if (p->qpool) {
         r = vkg__vk_check(ctx,
@@ -318,7 +335,11 @@ void vkg__vk_program_destroy(vkg_context *ctx, vkg__vk_program *p) {
     if (vk && vk->device) {
         /* A program is destroyed only when not running (runs wait); a lost
          * device may still hold it, so leak the command buffer then. */
-        if (p->cmd && !vk->lost) vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &p->cmd);
+        if (p->cmd && !vk->lost) {
+            vkg__vk_lock();
+            vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &p->cmd);
+            vkg__vk_unlock();
+        }
         if (p->fence) vkDestroyFence(vk->device, p->fence, NULL);
         if (p->qpool) vkDestroyQueryPool(vk->device, p->qpool, NULL);
         if (p->dpool) vkDestroyDescriptorPool(vk->device, p->dpool, NULL);

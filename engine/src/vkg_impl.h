@@ -408,6 +408,43 @@ vkg_result vkg__emit_pool(vkg__lower_ctx *lc, vkg__bufref x, vkg__bufref y, uint
 /* Plain copy of n floats (y may be a strided destination through offsets). */
 vkg_result vkg__emit_copy(vkg__lower_ctx *lc, vkg__bufref x, vkg__bufref y, uint64_t n);
 
+/* Canon layer (kernels_canon.c), OPS.md 8: per channel c < C and row t < T,
+ * y[t, c] = (residual ? x[t, c] : 0) + bias[c] + sum_j w[c, j] x[t-(K-1)+j, c],
+ * w [C, K] contiguous (a row sub-range of a larger weight works through the
+ * offset). Rows before t = 0 come from win ([K-1, C], row stride win_stride,
+ * oldest row first), which is then replaced by the last K-1 inputs (left
+ * padded from the old window when T < K-1); with win NONE they are zero.
+ * x and y must not overlap. Strides 0 mean C. */
+typedef struct vkg__canon_desc {
+    vkg__bufref x, y, w, bias, win;     /* bias and win may be NONE */
+    uint32_t T, C, K;
+    uint32_t x_stride, y_stride, win_stride;
+    bool residual;
+} vkg__canon_desc;
+vkg_result vkg__emit_canon(vkg__lower_ctx *lc, const vkg__canon_desc *d);
+
+/* >>HyLRA kernels (kernels_hylra.c, OPS.md 11). Query rows t < Tq see keys
+ * j < n_t (causal: pos0 + t + 1, else Tk); K_t = min(top_k, n_t). Index sets
+ * are int32 rows (i_row0 + t) of [KV, top_k]: ascending positions, -1 after K_t.
+ * q [Tq, H*Dh], k and v [Tk, KV*Dh], o [Tq, H*Dh], contiguous rows. */
+typedef struct vkg__hylra_desc {
+    vkg__bufref q, k, v, o, idx;    /* select: q, k, idx (written); attend: all (idx read) */
+    uint32_t Tq, Tk, H, KV, Dh, pos0, top_k, i_row0;
+    float scale;
+    bool causal;
+} vkg__hylra_desc;
+/* A full layer's index sets: the K_t positions with the largest f32 sum over
+ * g's heads of the exact softmax probabilities, ties to the smaller j. */
+vkg_result vkg__emit_hylra_select(vkg__lower_ctx *lc, const vkg__hylra_desc *d);
+/* A reuse layer's attention: the exact softmax renormalised over each row's set. */
+vkg_result vkg__emit_hylra_attend(vkg__lower_ctx *lc, const vkg__hylra_desc *d);
+/* HyLRA plumbing (ops/attention_softmax.c): node of softmax layer `layer`
+ * (policy order; -1: none); the state slot where node keeps its index sets
+ * (-1: it keeps none); the C reference top-K of non-negative scores. */
+int vkg__hylra_layer_node(const vkg_graph *g, int layer);
+int vkg__hylra_index_slot(const vkg_graph *g, int node);
+void vkg__hylra_topk_ref(const float *score, int64_t n, int64_t K, int32_t *out);
+
 /* >>Vulkan runtime (vk_device.c, vk_buffer.c, vk_pipeline.c, vk_program.c) -*/
 typedef struct vkg__vk_buffer {
     VkBuffer buffer;
@@ -547,5 +584,41 @@ void vkg__rng_seed(vkg__rng *r, uint64_t seed);
 uint64_t vkg__rng_next(vkg__rng *r);
 double vkg__rng_uniform(vkg__rng *r);     /* [0, 1) */
 double vkg__rng_normal(vkg__rng *r);      /* N(0, 1) */
+
+
+/* >>per-channel affine, RepBN/PRepBN and folding (kernels_affine.c, norm.c, fold.c) */
+/* y[r, c] = a[c] x[r, c] + b[c] (+ z_scale * z[r, c] when z is bound); rows of C, contiguous. */
+typedef struct vkg__affine_desc {
+    vkg__bufref x, y, a, b, z;
+    uint32_t rows, C;
+    float z_scale;
+} vkg__affine_desc;
+vkg_result vkg__emit_affine(vkg__lower_ctx *lc, const vkg__affine_desc *d);
+/* A batch/repbn/prepbn norm node's BN part as y = a x + b (double, (1 - lambda)
+ * applied for prepbn), from its weights by slot. Returns 0 for layer/rms (a, b
+ * untouched), 1 when the whole norm is that map (foldable), 2 for prepbn with
+ * lambda != 0 (a LayerNorm part remains). */
+int vkg__norm_affine(const vkg__node *node, const float *const *w, int64_t C, double *a, double *b);
+/* Weight slots the norm node declares; its lowering reads a and b from the next two. */
+int vkg__norm_declared_weights(const vkg__node *node);
+
+/* >>mixture of experts (kernels_moe.c; the moe op, OPS.md 14) */
+/* Routing and experts of one moe layer from its router logits [T, E]:
+ * softmax over E and top K (ties to the smaller index) per token, a counting
+ * sort of the T*K choices by expert, grouped GEMMs in which each expert
+ * multiplies only its own rows (gathered by index; gate and up with the GLU in
+ * the epilogue, then down), and y[t] = sum_k w_tk Expert(x_t) in f32. */
+typedef struct vkg__moe_desc {
+    vkg__bufref x, logits, y;       /* x [T, C], logits [T, E], y [T, C], contiguous */
+    vkg__bufref gate, up, down;     /* stacked [E, F, C], [E, F, C], [E, C, F] */
+    uint32_t T, C, F, E, K;
+    vkg__act act;                   /* of the gate: SILU (swiglu) or GELU (geglu) */
+    bool normalize;                 /* weights renormalised over the K chosen */
+} vkg__moe_desc;
+vkg_result vkg__emit_moe(vkg__lower_ctx *lc, const vkg__moe_desc *d);
+/* GRU cell in place on the router state h [T, R] from gi = u W_ih^T + b_ih and
+ * gh = h W_hh^T + b_hh, both [T, 3R] (gates r, z, n). first: h is taken as 0
+ * and gh is b_hh [3R] for every row. */
+vkg_result vkg__emit_moe_gru(vkg__lower_ctx *lc, vkg__bufref gi, vkg__bufref gh, vkg__bufref h, uint32_t T, uint32_t R, bool first);
 
 #endif /* VKG_IMPL_H */

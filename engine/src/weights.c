@@ -105,31 +105,42 @@ static vkg_result check_finite(vkg_model *m) {
 
 static vkg_result alloc_host(vkg_model *m) {
     const vkg_graph *g = m->graph;
-    m->host = vkg__calloc(m->ctx, (size_t)g->n_weights + 1, sizeof(float *));
-    m->offsets = vkg__calloc(m->ctx, (size_t)g->n_weights + 1, sizeof(uint64_t));
-    if (!m->host || !m->offsets) return vkg__error(m->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory for weights");
+    m->cap_w = g->n_weights + 1;
+    m->host = vkg__calloc(m->ctx, (size_t)m->cap_w, sizeof(float *));
+    m->offsets = vkg__calloc(m->ctx, (size_t)m->cap_w, sizeof(uint64_t));
+    m->w_numel = vkg__calloc(m->ctx, (size_t)m->cap_w, sizeof(int64_t));
+    m->w_key = vkg__calloc(m->ctx, (size_t)m->cap_w, sizeof(const char *));
+    if (!m->host || !m->offsets || !m->w_numel || !m->w_key) return vkg__error(m->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory for weights");
     for (int i = 0; i < g->n_weights; i++) {
         size_t n = (size_t)vkg__shape_numel(&g->weights[i].shape);
+        m->n_w = i + 1;
+        m->w_numel[i] = (int64_t)n;
+        m->w_key[i] = g->weights[i].key;
         if (!(m->host[i] = vkg__malloc(m->ctx, n * sizeof(float))))
             return vkg__error(m->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory for weight %s", g->weights[i].key);
-        m->weight_bytes += n * sizeof(float);
     }
     return VKG_OK;
 }
 
+/* Weights no node reads any more (folded away) are neither counted nor uploaded. */
+static void count_used(vkg_model *m) {
+    m->weight_bytes = 0;
+    for (int i = 0; i < m->n_w; i++)
+        if (vkg__model_weight_used(m, i)) m->weight_bytes += (uint64_t)m->w_numel[i] * 4;
+}
+
 static vkg_result upload(vkg_model *m) {
     vkg_context *ctx = m->ctx;
-    const vkg_graph *g = m->graph;
     uint64_t align = VKG__MAX(ctx->vk->storage_align, 16), total = 0;
-    for (int i = 0; i < g->n_weights; i++) {
+    for (int i = 0; i < m->n_w; i++) {
         m->offsets[i] = total;
-        total += ((uint64_t)vkg__shape_numel(&g->weights[i].shape) * 4 + align - 1) / align * align;
+        if (vkg__model_weight_used(m, i)) total += ((uint64_t)m->w_numel[i] * 4 + align - 1) / align * align;
     }
     vkg_result r = vkg__vk_buffer_create(ctx, total ? total : 16, VKG__MEM_DEVICE, &m->wbuf);
     if (r) return r;
     m->has_wbuf = true;
-    for (int i = 0; i < g->n_weights && r == VKG_OK; i++)
-        r = vkg__vk_upload(ctx, &m->wbuf, m->offsets[i], m->host[i], (uint64_t)vkg__shape_numel(&g->weights[i].shape) * 4);
+    for (int i = 0; i < m->n_w && r == VKG_OK; i++)
+        if (vkg__model_weight_used(m, i)) r = vkg__vk_upload(ctx, &m->wbuf, m->offsets[i], m->host[i], (uint64_t)m->w_numel[i] * 4);
     return r;
 }
 
@@ -138,11 +149,6 @@ vkg_result vkg_model_create(vkg_context *ctx, const vkg_model_desc *desc, vkg_mo
     *out = NULL;
     vkg_graph *g = desc->graph;
     if (!g->finished) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "vkg_model_create: call vkg_graph_finish first");
-    if (g->has_hylra)
-        for (int i = 0; i < g->hylra.n_policy; i++)
-            if (!g->hylra.policy_full[i])
-                return vkg__error_at(ctx, VKG_ERR_UNSUPPORTED, g->hylra.policy_locs[i],
-                                     "hylra: reuse layers are not implemented in this version of the engine");
     vkg_model *m = vkg__calloc(ctx, 1, sizeof *m);
     if (!m) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
     m->ctx = ctx;
@@ -155,6 +161,9 @@ vkg_result vkg_model_create(vkg_context *ctx, const vkg_model_desc *desc, vkg_mo
         else vkg__weights_draw(g, g->has_wsrc ? g->wsrc.seed : 0, g->has_wsrc ? g->wsrc.std : 0.02, m->host);
     }
     if (r == VKG_OK && desc->check_finite) r = check_finite(m);
+    if (r == VKG_OK) r = vkg__fold_prepare(m);
+    if (r == VKG_OK && !desc->no_fold) r = vkg__fold_run(m);
+    if (r == VKG_OK) count_used(m);
     if (r == VKG_OK && ctx->vk) r = upload(m);
     if (r) {
         vkg_model_destroy(m);
@@ -169,9 +178,16 @@ void vkg_model_destroy(vkg_model *m) {
     vkg_context *ctx = m->ctx;
     if (m->has_wbuf) vkg__vk_buffer_destroy(ctx, &m->wbuf);
     if (m->host)
-        for (int i = 0; i < m->graph->n_weights; i++) vkg__free(ctx, m->host[i]);
+        for (int i = 0; i < m->n_w; i++) vkg__free(ctx, m->host[i]);
     vkg__free(ctx, m->host);
     vkg__free(ctx, m->offsets);
+    vkg__free(ctx, m->w_numel);
+    vkg__free(ctx, m->w_key);
+    vkg__free(ctx, m->nodes);
+    vkg__free(ctx, m->skip);
+    vkg__free(ctx, m->fold_norm);
+    vkg__free(ctx, m->fold_into);
+    vkg__arena_free_all(&m->arena);
     vkg__free(ctx, m);
 }
 

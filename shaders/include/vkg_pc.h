@@ -142,4 +142,123 @@ VKG_PC_CHECK(vkg_pc_attention);
 VKG_PC_CHECK(vkg_pc_pool);
 #endif
 
+/* >>canon (canon helper edits only this section) */
+/* canon.comp (engine/src/kernels_canon.c): depthwise causal conv with the
+ * Canon residual, OPS.md 8. C counts channel groups (vec4s with spec 1);
+ * offsets and strides of x, y, bias and the window count the same units,
+ * w_off counts floats. Invocations: C * n_blocks; block b covers rows
+ * first_row + b*rows .. (clamped to T). */
+#define VKG_CANON_BIAS 1u
+#define VKG_CANON_RESIDUAL 2u
+#define VKG_CANON_READ_WIN 4u
+#define VKG_CANON_WRITE_WIN 8u
+#define VKG_CANON_W_VEC4 16u         /* K = 4 and w_off % 4 == 0: weight rows as vec4 */
+VKG_PC_STRUCT(vkg_pc_canon) {
+    VKG_U32 T, C, first_row, rows, n_blocks;
+    VKG_U32 x_off, x_stride, y_off, y_stride;
+    VKG_U32 w_off, b_off, win_off, win_stride;
+    VKG_U32 flags;                  /* VKG_CANON_* */
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_canon);
+#endif
+
+/* >>hylra (engine/src/kernels_hylra.c) */
+/* hylra_select.comp: one invocation per (query row row0 + r, KV head), r < n_rows;
+ * scratch s: [n_rows * KV, Tk] f32; index sets idx: int32 rows (i_row0 + t) of [KV, top_k]. */
+VKG_PC_STRUCT(vkg_pc_hylra_select) {
+    VKG_U32 Tk, H, KV, pos0, top_k, row0, n_rows, i_row0;
+    VKG_F32 scale;
+    VKG_U32 q_off, k_off, s_off, i_off;
+};
+/* hylra_attend.comp: one invocation per (query row, head) over its index set. */
+VKG_PC_STRUCT(vkg_pc_hylra_attend) {
+    VKG_U32 Tq, Tk, H, KV, pos0, top_k, i_row0;
+    VKG_F32 scale;
+    VKG_U32 q_off, k_off, v_off, o_off, i_off;
+};
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_hylra_select);
+VKG_PC_CHECK(vkg_pc_hylra_attend);
+#endif
+
+/* >>affine (fold helper edits only this section) */
+/* affine.comp: y[r, c] = a[c] x[r, c] + b[c] (+ z_scale z[r, c] when has_z);
+ * with spec 1 (vec4) C and the offsets count vec4s. */
+VKG_PC_STRUCT(vkg_pc_affine) {
+    VKG_U32 rows, C;
+    VKG_U32 has_z;
+    VKG_F32 z_scale;
+    VKG_U32 x_off, y_off, a_off, b_off, z_off;
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_affine);
+#endif
+
+/* >>moe kernels (engine/src/kernels_moe.c; the moe helper edits only this section) */
+/* moe_gate.comp: per token, softmax over E logits, top K, gate weights (normalize: 0/1). */
+VKG_PC_STRUCT(vkg_pc_moe_gate) {
+    VKG_U32 T, E, K, normalize;
+    VKG_U32 logits_off, sel_off, wt_off;
+};
+
+/* moe_sort.comp: counting sort of n = T*K expert choices, one invocation per expert. */
+VKG_PC_STRUCT(vkg_pc_moe_sort) {
+    VKG_U32 n, K, E;
+    VKG_U32 sel_off, offs_off, rows_off, pos_off;
+};
+
+/* moe_gemm.comp: grouped GEMM over expert-sorted rows; M = rows bound per
+ * expert (T), N outputs, K inner size; w, w2 stacked [E, N, K]. */
+VKG_PC_STRUCT(vkg_pc_moe_gemm) {
+    VKG_U32 M, N, K, E;
+    VKG_U32 x_off, w_off, w2_off, offs_off, rows_off, y_off;
+};
+
+/* moe_combine.comp: y[t, c] = sum_k wt[t, k] ys[pos[t, k], c]. */
+VKG_PC_STRUCT(vkg_pc_moe_combine) {
+    VKG_U32 T, C, K;
+    VKG_U32 ys_off, pos_off, wt_off, y_off;
+};
+
+/* moe_gru.comp: GRU cell in place on h [T, R]. */
+VKG_PC_STRUCT(vkg_pc_moe_gru) {
+    VKG_U32 T, R;
+    VKG_U32 gi_off, gh_off, h_off;
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_moe_gate);
+VKG_PC_CHECK(vkg_pc_moe_sort);
+VKG_PC_CHECK(vkg_pc_moe_gemm);
+VKG_PC_CHECK(vkg_pc_moe_combine);
+VKG_PC_CHECK(vkg_pc_moe_gru);
+#endif
+
+/* >>linear attention and SLA (linattn; engine/src/kernels_linear.c) */
+/* linattn_chunk/scan/out/step.comp: layouts in shaders/include/linattn.glsl.
+ * Offsets in elements into each binding (multiples of 4 for S, P and, with
+ * vec4 loads, q, k, v, o). */
+#define VKG_LA_DECAY 1u             /* gamma_h = sigmoid(decay[d_off + h]) */
+#define VKG_LA_INIT_ZERO 2u         /* start from a zero state instead of S, z */
+VKG_PC_STRUCT(vkg_pc_linattn) {
+    VKG_U32 T, H, KV, chunk, n_chunks;
+    VKG_U32 flags;                  /* VKG_LA_* */
+    VKG_U32 q_off, k_off, v_off, o_off, s_off, z_off, p_off, pz_off, d_off;
+};
+
+/* sla_dwc.comp: depthwise conv of v added to o (causal or on a grid), window update. */
+VKG_PC_STRUCT(vkg_pc_sla_dwc) {
+    VKG_U32 T, H, KV, D, K, pos0;
+    VKG_U32 gh, gw;
+    VKG_U32 v_off, w_off, b_off, win_off, o_off;
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_linattn);
+VKG_PC_CHECK(vkg_pc_sla_dwc);
+#endif
+
 #endif
