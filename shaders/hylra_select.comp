@@ -1,13 +1,13 @@
 #version 450
 // HyLRA index selection in a full layer (OPS.md 11), one invocation per
 // (query row t, KV head g) of a chunk of query rows:
-//   1. per head h of the group (in order): the final max m_h and sum l_h of
-//      the exact softmax of s_j = scale q_t,h . k_j,g over the visible keys
-//      (online, one key at a time), then score[j] += exp(s_j - m_h) / l_h
-//      into this invocation's scratch row (f32, heads summed in order);
+//   1. per head h of the group (in order): s_j = scale q_t,h . k_j,g over
+//      the visible keys into a raw scratch row with the final max m_h and sum
+//      l_h (online), then score[j] += exp(s_j - m_h) / l_h into the score
+//      row (f32, heads summed in order); scratch: two rows of Tk each;
 //   2. the K = min(top_k, n) largest scores: the K-th largest f32 bit
-//      pattern by a bitwise binary search (scores are >= 0, so the bit
-//      patterns order as the values), then one ascending pass that keeps
+//      pattern by a binary search two bits per pass (scores are >= 0, so the
+//      bit patterns order as the values), then one ascending pass that keeps
 //      every j above it and the first equal ones (ties to the smaller j).
 // The K positions go to idx[(i_row0 + t) * KV + g][0..K) in ascending order;
 // entries K..top_k-1 are -1. Spec 1: Dh; 2: vec4 loads; 3: causal (query t
@@ -42,8 +42,9 @@ vec4 load_k(uint base, uint c) {
     return r;
 }
 
-// Adds head h's probabilities over keys 0..n-1 to the scratch row sb.
-void add_head_probs(uint t, uint h, uint g, uint n, uint sb, bool first) {
+// Adds head h's probabilities over keys 0..n-1 to the score row sb; the raw
+// scores s_j wait in the row rb between the two passes.
+void add_head_probs(uint t, uint h, uint g, uint n, uint sb, uint rb, bool first) {
     uint row = VEC4 ? D4 : D;
     uint qb = pc.q_off + (t * pc.H + h) * row;
     vec4 qr[D4];
@@ -54,24 +55,22 @@ void add_head_probs(uint t, uint h, uint g, uint n, uint sb, bool first) {
         vec4 sv = vec4(0.0);
         for (uint c = 0u; c < D4; c++) sv += qr[c] * load_k(kb, c);
         float s = (sv.x + sv.y) + (sv.z + sv.w);
+        sc[rb + j] = s;
         float mn = max(m, s);
         l = l * exp(m - mn) + exp(s - mn);
         m = mn;
     }
     float inv = 1.0 / l;
     for (uint j = 0u; j < n; j++) {
-        uint kb = pc.k_off + (j * pc.KV + g) * row;
-        vec4 sv = vec4(0.0);
-        for (uint c = 0u; c < D4; c++) sv += qr[c] * load_k(kb, c);
-        float s = (sv.x + sv.y) + (sv.z + sv.w);
-        float p = exp(s - m) * inv;
+        float p = exp(sc[rb + j] - m) * inv;
         sc[sb + j] = first ? p : sc[sb + j] + p;
     }
 }
 
-uint count_at_least(uint sb, uint n, uint bits) {
-    uint c = 0u;
-    for (uint j = 0u; j < n; j++) c += sbits[sb + j] >= bits ? 1u : 0u;
+// How many of score row sb reach each of the three thresholds (bit patterns).
+uvec3 count_at_least(uint sb, uint n, uvec3 bits) {
+    uvec3 c = uvec3(0u);
+    for (uint j = 0u; j < n; j++) c += uvec3(greaterThanEqual(uvec3(sbits[sb + j]), bits));
     return c;
 }
 
@@ -80,16 +79,21 @@ void main() {
     if (id >= pc.n_rows * pc.KV) return;
     uint g = id % pc.KV, t = pc.row0 + id / pc.KV;
     uint n = CAUSAL ? min(pc.Tk, pc.pos0 + t + 1u) : pc.Tk;
-    uint sb = pc.s_off + id * pc.Tk;
-    for (uint r = 0u; r < NREP; r++) add_head_probs(t, g * NREP + r, g, n, sb, r == 0u);
+    uint sb = pc.s_off + 2u * id * pc.Tk, rb = sb + pc.Tk;
+    for (uint r = 0u; r < NREP; r++) add_head_probs(t, g * NREP + r, g, n, sb, rb, r == 0u);
 
+    // Two bits per pass: the largest thr with at least K scores >= thr.
     uint K = min(pc.top_k, n);
     uint thr = 0u;
-    for (int b = 30; b >= 0; b--) {
-        uint cand = thr | (1u << uint(b));
-        if (count_at_least(sb, n, cand) >= K) thr = cand;
+    for (int b = 29; b >= -1; b -= 2) {
+        uint lo = b >= 0 ? 1u << uint(b) : 0u, hi = 1u << uint(b + 1);
+        uvec3 c = count_at_least(sb, n, uvec3(thr | lo, thr | hi, thr | hi | lo));
+        if (b < 0) { if (c.y >= K) thr |= hi; break; }
+        if (c.z >= K) thr |= hi | lo;
+        else if (c.y >= K) thr |= hi;
+        else if (c.x >= K) thr |= lo;
     }
-    uint need = K - count_at_least(sb, n, thr + 1u);   // how many equal to thr to keep
+    uint need = K - count_at_least(sb, n, uvec3(thr + 1u)).x;   // how many equal to thr to keep
     uint ib = pc.i_off + ((pc.i_row0 + t) * pc.KV + g) * pc.top_k;
     uint n_out = 0u;
     for (uint j = 0u; j < n && n_out < K; j++) {

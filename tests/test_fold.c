@@ -8,7 +8,8 @@
  * - Folded against unfolded (vkg_model_desc.no_fold) graphs: norms before
  *   attention, gated and plain MLPs, linear heads (tied too), a mean pool with
  *   a linear, a norm after a linear (backward fold); and norms that must stay
- *   (read by an activation, prepbn with lambda 0.3, before a canon node):
+ *   (read by an activation or a `first` pool, prepbn with lambda 0.3, before
+ *   a canon node or an attention / mlp with canon: true):
  *   the folds listed by vkg_model_fold_info are exactly the expected ones,
  *   outputs agree within rounding (max rel 1e-5 on the CPU; Vulkan folded
  *   against the CPU unfolded within NMSE 1e-7, max rel 1e-4), and every fold
@@ -274,9 +275,18 @@ static fold_case fold_cases[] = {
      "      - norm: {name: n1, kind: repbn}\n"
      "      - canon: {name: c1}\n"
      "      - linear: {name: l1, out: 20}\n"
-     "  - norm: {name: n2, kind: repbn}\n"
+     "  - residual:\n"
+     "      - norm: {name: n2, kind: repbn}\n"
+     "      - attention: {name: a1, kind: softmax, heads: 4, kv_heads: 2, canon: true}\n"
+     "  - residual:\n"
+     "      - norm: {name: n3, kind: prepbn}\n"
+     "      - mlp: {name: m1, hidden: 13, act: swiglu, canon: true}\n"
+     "  - residual:\n"
+     "      - norm: {name: n4, kind: batch}\n"
+     "      - mlp: {name: m2, hidden: 13, act: relu, canon: true}\n"
+     "  - norm: {name: n5, kind: repbn}\n"
      "  - linear: {name: l2, out: 9}\n",
-     13, 0, "n2>l2"},
+     13, 0, "n5>l2"},
 };
 
 ParameterizedTestParameters(fold, folded_matches_unfolded) {

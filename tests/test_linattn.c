@@ -203,6 +203,7 @@ Test(linattn, chunked_prefill_matches_recurrent)
         {65, 3, 1, 8, false, true, true, false, VKG__LINATTN_CHUNKED, 0},
         {130, 1, 1, 13, true, true, true, false, VKG__LINATTN_CHUNKED, 0},
         {130, 3, 3, 13, false, false, true, false, VKG__LINATTN_CHUNKED, 0},
+        {130, 3, 1, 8, false, true, true, false, VKG__LINATTN_CHUNKED, 64},  /* chunks of 64: 64, 64, 2 */
         {13, 3, 1, 8, true, true, true, false, VKG__LINATTN_CHUNKED, 5},     /* many small chunks, last one short */
         {33, 1, 1, 13, false, true, true, true, VKG__LINATTN_CHUNKED, 7},    /* chunked on a stored state */
         {65, 3, 1, 13, true, true, true, true, VKG__LINATTN_AUTO, 0},        /* long call on a stored state: chunked */

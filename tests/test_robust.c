@@ -729,13 +729,14 @@ Test(robust, sync_validation_active)
 typedef struct fault {
     long calls, fail_at, live;
     bool hit;
+    bool once;                  /* only the fail_at-th allocation fails */
 } fault;
 
 static void *fault_alloc(size_t size, void *user)
 {
     fault *f = user;
     long k = f->calls++;
-    if (f->fail_at >= 0 && k >= f->fail_at) {
+    if (f->fail_at >= 0 && (f->once ? k == f->fail_at : k >= f->fail_at)) {
         f->hit = true;
         return NULL;
     }
@@ -778,11 +779,11 @@ static vkg_result pipeline_run(vkg_context *ctx, vkg_backend backend)
     return r;
 }
 
-Test(robust, fault_injection_cpu)
+static void fault_loop_cpu(bool once)
 {
     long n;
     for (n = 0; n < 200000; n++) {
-        fault f = {.fail_at = n};
+        fault f = {.fail_at = n, .once = once};
         vkg_context *ctx = NULL;
         vkg_result r = vkg_context_create(
             &(vkg_context_desc){.backend = VKG_BACKEND_CPU, .allocator = {fault_alloc, fault_free, &f}}, &ctx);
@@ -796,9 +797,12 @@ Test(robust, fault_injection_cpu)
         }
         cr_assert_neq(r, VKG_OK, "allocation %ld failed but every call succeeded", n);
     }
-    cr_log_info("fault_injection_cpu: %ld allocations, each failing in turn", n);
+    cr_log_info("fault_injection_cpu (%s): %ld allocations, each failing in turn", once ? "once" : "from then on", n);
     cr_assert_gt(n, 10);
 }
+
+Test(robust, fault_injection_cpu) { fault_loop_cpu(false); }
+Test(robust, fault_injection_cpu_once) { fault_loop_cpu(true); }
 
 Test(robust, fault_injection_vulkan_context)
 {
@@ -833,9 +837,11 @@ Test(robust, fault_injection_vulkan_run)
                  VKG_OK);
     cr_assert_eq(pipeline_run(ctx, VKG_BACKEND_VULKAN), VKG_OK, "%s", vkg_last_error(ctx));   /* warm the pipeline cache */
     long base_live = f.live;
-    long n;
+    long n = 0;
+    for (int once = 0; once < 2; once++)
     for (n = 0; n < 200000; n++) {
         f.fail_at = f.calls + n;
+        f.once = once;
         f.hit = false;
         vkg_result r = pipeline_run(ctx, VKG_BACKEND_VULKAN);
         cr_assert_eq(f.live, base_live, "allocation %ld failing: %ld blocks leaked", n, f.live - base_live);

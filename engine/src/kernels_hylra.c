@@ -82,7 +82,7 @@ vkg_result vkg__emit_hylra_select(vkg__lower_ctx *lc, const vkg__hylra_desc *hd)
 {
     vkg_result r = check_sizes(lc, hd);
     if (r != VKG_OK || hd->Tq == 0) return r;
-    uint64_t row_bytes = (uint64_t)hd->KV * hd->Tk * 4;
+    uint64_t row_bytes = (uint64_t)hd->KV * hd->Tk * 8;     /* score and raw rows */
     uint64_t chunk = VKG__MAX(1, VKG__MIN((uint64_t)hd->Tq, SCRATCH_BYTES / row_bytes));
     if (chunk * row_bytes > UINT32_MAX) return vkg__error(lc->ctx, VKG_ERR_UNSUPPORTED, "hylra: %u keys are too many", hd->Tk);
     vkg__bufref scratch = vkg__lower_temp(lc, chunk * row_bytes);

@@ -28,7 +28,7 @@ typedef enum vkg__linattn_mode {
 typedef struct vkg__linattn_desc {
     vkg__bufref q, k, v, o, S, z, decay;
     uint32_t T, H, KV, Dh;
-    uint32_t chunk;                 /* rows per chunk; 0: 64 */
+    uint32_t chunk;                 /* rows per chunk; 0: 16 for Dh <= 32, else 32 */
     vkg__act feature;
     bool causal, init_zero;
     vkg__linattn_mode mode;

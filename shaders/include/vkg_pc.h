@@ -166,7 +166,7 @@ VKG_PC_CHECK(vkg_pc_canon);
 
 /* >>hylra (engine/src/kernels_hylra.c) */
 /* hylra_select.comp: one invocation per (query row row0 + r, KV head), r < n_rows;
- * scratch s: [n_rows * KV, Tk] f32; index sets idx: int32 rows (i_row0 + t) of [KV, top_k]. */
+ * scratch s: [n_rows * KV, 2, Tk] f32; index sets idx: int32 rows (i_row0 + t) of [KV, top_k]. */
 VKG_PC_STRUCT(vkg_pc_hylra_select) {
     VKG_U32 Tk, H, KV, pos0, top_k, row0, n_rows, i_row0;
     VKG_F32 scale;
