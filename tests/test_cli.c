@@ -359,7 +359,6 @@ Test(cli, bad_command_lines_exit_2)
     expect_code(VKG("run", g, "--text", "hi", "--dim", "=3"), 2, "malformed --dim");
     expect_code(VKG("run", g, "--text", "hi", "--dim", "NOPE=3"), 2, "--dim not in the graph");
     expect_code(VKG("run", g, "--text", "hi", "--backend", "metal"), 2, "bad backend");
-    expect_code(VKG("run", g, "--text", "hi", "--decode"), 2, "--decode not implemented");
     expect_code(VKG("run", g, "--input", "tokens"), 2, "malformed --input");
     expect_code(VKG("bench", g, "--tokens", "12x"), 2, "bad number");
     expect_code(VKG("bench", g, "--repeat", "0"), 2, "bad number");
