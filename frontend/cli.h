@@ -69,6 +69,11 @@ int cli_fail_msg(int code, const char *fmt, ...) __attribute__((format(printf, 2
 int cli_fail(vkg_context *ctx, vkg_result r);
 /* Exit code for a result (GRAPH/WEIGHTS/INPUT/IO -> 1, device -> 3). */
 int cli_exit_code(vkg_result r);
+/* Whole-string number parsing (main.c): false on an empty string, trailing
+ * characters or overflow; the u64 form also rejects a sign; double rejects NaN. */
+bool cli_parse_i64(const char *s, int64_t *out);
+bool cli_parse_u64(const char *s, uint64_t *out);
+bool cli_parse_double(const char *s, double *out);
 
 /* Creates a context with the log callback and, when VKG_VALIDATION=1, validation.
  * On failure prints the message, destroys the context and returns the exit code. */

@@ -7,7 +7,6 @@
  * byte as it is produced; tokens/s for prefill and decode go to stderr.
  * Calls only vkg.h and vkg_frontend.h.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,32 +40,6 @@ typedef struct sampler {
 
 // >>options
 
-static bool to_i64(const char *s, int64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool to_double(const char *s, double *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
-
 /* Checks generate's options; returns 0 or 2 (a bad command line). */
 static int parse_options(const cli_args *a, gen_options *o)
 {
@@ -77,13 +50,13 @@ static int parse_options(const cli_args *a, gen_options *o)
         return cli_usage_error("generate: --prompt is empty (at least one byte is needed to start from)");
     o->prompt = (const unsigned char *)a->prompt;
     o->n_prompt = (int64_t)strlen(a->prompt);
-    if (a->max_new && (!to_i64(a->max_new, &o->max_new) || o->max_new < 0 || o->max_new > (1LL << 30)))
+    if (a->max_new && (!cli_parse_i64(a->max_new, &o->max_new) || o->max_new < 0 || o->max_new > (1LL << 30)))
         return cli_usage_error("generate: --max-tokens expects a non-negative integer, got '%s'", a->max_new);
-    if (a->temperature && (!to_double(a->temperature, &o->temperature) || o->temperature < 0))
+    if (a->temperature && (!cli_parse_double(a->temperature, &o->temperature) || !isfinite(o->temperature) || o->temperature < 0))
         return cli_usage_error("generate: --temperature expects a number >= 0, got '%s'", a->temperature);
-    if (a->top_k && (!to_i64(a->top_k, &o->top_k) || o->top_k < 0 || o->top_k > (1LL << 30)))
+    if (a->top_k && (!cli_parse_i64(a->top_k, &o->top_k) || o->top_k < 0 || o->top_k > (1LL << 30)))
         return cli_usage_error("generate: --top-k expects a non-negative integer (0: off), got '%s'", a->top_k);
-    if (a->top_p && (!to_double(a->top_p, &o->top_p) || !(o->top_p > 0 && o->top_p <= 1)))
+    if (a->top_p && (!cli_parse_double(a->top_p, &o->top_p) || !(o->top_p > 0 && o->top_p <= 1)))
         return cli_usage_error("generate: --top-p expects a number in (0, 1], got '%s'", a->top_p);
     return CLI_EXIT_OK;
 }

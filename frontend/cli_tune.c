@@ -29,9 +29,8 @@ typedef struct tune_opts {
 
 static int parse_int_opt(const char *name, const char *v, int64_t *out)
 {
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x < 1) return cli_usage_error("%s needs a positive integer, got '%s'", name, v);
+    int64_t x;
+    if (!cli_parse_i64(v, &x) || x < 1) return cli_usage_error("%s needs a positive integer, got '%s'", name, v);
     *out = x;
     return 0;
 }

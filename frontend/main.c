@@ -99,8 +99,6 @@ int cli_fail(vkg_context *ctx, vkg_result r)
 
 // >>context
 
-static bool parse_u64(const char *s, uint64_t *out);
-
 static void log_cb(vkg_log_level level, const char *msg, void *user)
 {
     (void)user;
@@ -120,7 +118,7 @@ int cli_context_open(vkg_backend backend, const char *device, bool profile, vkg_
 {
     uint64_t mem_limit = 0;   /* VKG_DEVICE_MEMORY_LIMIT=BYTES caps the device memory the engine may use */
     const char *lim = getenv("VKG_DEVICE_MEMORY_LIMIT");
-    if (lim && lim[0] && !parse_u64(lim, &mem_limit)) {
+    if (lim && lim[0] && !cli_parse_u64(lim, &mem_limit)) {
         *out = NULL;
         return cli_fail_msg(CLI_EXIT_USAGE, "VKG_DEVICE_MEMORY_LIMIT expects a number of bytes, got '%s'", lim);
     }
@@ -238,7 +236,7 @@ static bool word_in(const char *word, const char *list)
     return false;
 }
 
-static bool parse_i64(const char *s, int64_t *out)
+bool cli_parse_i64(const char *s, int64_t *out)
 {
     if (!s || !*s)
         return false;
@@ -251,7 +249,7 @@ static bool parse_i64(const char *s, int64_t *out)
     return true;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
+bool cli_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
         return false;
@@ -264,7 +262,7 @@ static bool parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-static bool parse_double(const char *s, double *out)
+bool cli_parse_double(const char *s, double *out)
 {
     if (!s || !*s)
         return false;
@@ -338,7 +336,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
         case OPT_INT: {
             int64_t v;
             int64_t lo = o->off == OFF(decode_n) ? 0 : 1;   /* --decode 0 is allowed */
-            if (!parse_i64(val, &v) || v < lo || v > (1LL << 30))
+            if (!cli_parse_i64(val, &v) || v < lo || v > (1LL << 30))
                 return cli_usage_error("%s: %s expects a %s integer, got '%s'", a->cmd, name,
                                        lo ? "positive" : "non-negative", val);
             *(int64_t *)(base + o->off) = v;
@@ -346,7 +344,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
         }
         case OPT_U64: {
             uint64_t v;
-            if (!parse_u64(val, &v))
+            if (!cli_parse_u64(val, &v))
                 return cli_usage_error("%s: %s expects a non-negative integer, got '%s'", a->cmd, name, val);
             *(uint64_t *)(base + o->off) = v;
             *(bool *)(base + o->count_off) = true;
@@ -354,7 +352,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
         }
         case OPT_DOUBLE: {
             double v;
-            if (!parse_double(val, &v) || v <= 0 || v > 1e30)
+            if (!cli_parse_double(val, &v) || v <= 0 || v > 1e30)
                 return cli_usage_error("%s: %s expects a positive number, got '%s'", a->cmd, name, val);
             *(double *)(base + o->off) = v;
             *(bool *)(base + o->count_off) = true;
@@ -434,16 +432,26 @@ static int print_folds(vkg_context *ctx, vkg_graph *g)
     return CLI_EXIT_OK;
 }
 
+/* A CPU context with GRAPH loaded (check, init-weights); on failure nothing
+ * stays open and the exit code is returned. */
+static int open_cpu_graph(const cli_args *a, vkg_context **ctx, vkg_graph **g)
+{
+    int code = cli_context_open(VKG_BACKEND_CPU, NULL, false, ctx);
+    if (code)
+        return code;
+    code = cli_graph_load(*ctx, a, g);
+    if (code)
+        return cli_context_close(*ctx, code);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_check(const cli_args *a)
 {
     vkg_context *ctx;
-    int code = cli_context_open(VKG_BACKEND_CPU, NULL, false, &ctx);
+    vkg_graph *g;
+    int code = open_cpu_graph(a, &ctx, &g);
     if (code)
         return code;
-    vkg_graph *g;
-    code = cli_graph_load(ctx, a, &g);
-    if (code)
-        return cli_context_close(ctx, code);
 
     int n = vkg_graph_node_count(g);
     int64_t total = 0;
@@ -491,13 +499,10 @@ static int cmd_check(const cli_args *a)
 static int cmd_init_weights(const cli_args *a)
 {
     vkg_context *ctx;
-    int code = cli_context_open(VKG_BACKEND_CPU, NULL, false, &ctx);
+    vkg_graph *g;
+    int code = open_cpu_graph(a, &ctx, &g);
     if (code)
         return code;
-    vkg_graph *g;
-    code = cli_graph_load(ctx, a, &g);
-    if (code)
-        return cli_context_close(ctx, code);
     uint64_t seed = 0;
     double std = 0.02;
     const vkg_weights_source *src = vkg_graph_weights(g);

@@ -50,6 +50,16 @@ static void run_graph(const char *name) {
     tu_compare c = tu_compare_f32(gpu, cpu, tu_numel(&oc));
     cr_expect(c.max_rel <= 1e-4, "%s: vulkan vs cpu max_rel %.3g (max_abs %.3g)", name, c.max_rel, c.max_abs);
 
+    /* With folding and fusion off the result matches within rounding too. */
+    vkg_model *plain = NULL;
+    cr_assert_eq(vkg_model_create(ctx, &(vkg_model_desc){.graph = g, .no_fold = true}, &plain), VKG_OK, "%s", vkg_last_error(ctx));
+    vkg_host_tensor op;
+    float *unfused = tu_run(ctx, plain, VKG_BACKEND_VULKAN, 1, &in_name, &in, &op);
+    tu_compare cu = tu_compare_f32(unfused, cpu, tu_numel(&oc));
+    cr_expect(cu.max_rel <= 1e-4, "%s: vulkan --no-fold vs cpu max_rel %.3g", name, cu.max_rel);
+    free(unfused);
+    vkg_model_destroy(plain);
+
     snprintf(path, sizeof path, "%s/graphs/expected/%s.npy", tu_source_root(), name);
     vkg_host_tensor ref;
     cr_assert_eq(vkg_npy_read(ctx, path, &ref), VKG_OK, "%s", vkg_last_error(ctx));

@@ -114,10 +114,11 @@ static void job_run(job *j)
 {
     vkg__vk_program *prog = NULL;
     cr_assert_eq(vkg__standalone_build(j->lc, &prog), VKG_OK, "%s", vkg_last_error(ctx));
+    cr_assert_eq(vkg__vk_program_run(ctx, prog), VKG_OK, "%s", vkg_last_error(ctx));
+    /* The program uses the stand-alone temporaries: destroy it before they go. */
+    vkg__vk_program_destroy(ctx, prog);
     vkg__standalone_end(j->lc);
     j->lc = NULL;
-    cr_assert_eq(vkg__vk_program_run(ctx, prog), VKG_OK, "%s", vkg_last_error(ctx));
-    vkg__vk_program_destroy(ctx, prog);
 }
 
 static float *job_get(job *j, int i, size_t n_floats)

@@ -18,7 +18,8 @@ gradient-norm clipping, torch threads = --threads. Every --eval-every steps:
 bits per byte on a fixed sample of held-out windows, a row in the CSV, and the
 weights exported (f16 safetensors). At the end: bits per byte on the whole
 held-out split, a sample of generated text. --time-limit (minutes) shortens
-the cosine schedule once, after the first timed steps, so that it ends in time.
+the schedule to time: the cosine follows the larger of the step fraction and the
+time fraction, and training stops when either reaches 1.
 
     /usr/bin/python3 tools/train_lm.py GRAPH --out W.safetensors --csv loss.csv
         [--corpus-dir /usr/share/games/fortunes | --corpus FILE] [--steps N]
@@ -32,8 +33,19 @@ import os
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")   # before numpy/torch load a BLAS
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+def _threads_from_argv(argv, default="2"):
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return default
+
+
+# BLAS and OpenMP thread counts must be set before numpy/torch load them
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads_from_argv(sys.argv))
+os.environ.setdefault("OMP_NUM_THREADS", _threads_from_argv(sys.argv))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -96,10 +108,25 @@ def param_groups(g, wd):
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def lr_at(step, total, base, warmup, min_frac):
+def progress(step, total, elapsed, time_limit):
+    """Fraction of training done: by steps, or by time when --time-limit (minutes) ends first."""
+    p = step / total
+    if time_limit:
+        p = max(p, elapsed / (time_limit * 60))
+    return p
+
+
+def lr_at(step, total, base, warmup, min_frac, prog=None):
+    """Linear warmup over `warmup` steps, then cosine from base to min_frac * base over the rest
+    of the progress (steps, or `prog` in [0, 1] when given: time-based schedules)."""
     if step < warmup:
         return base * (step + 1) / warmup
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    if prog is None:
+        t = (step - warmup) / max(1, total - warmup)
+    else:
+        w = warmup / total
+        t = (prog - w) / max(1e-9, 1 - w)
+    t = min(1.0, max(0.0, t))
     return base * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -154,7 +181,8 @@ def parse_args(argv):
     src.add_argument("--corpus", help="a text file instead (last 5%% held out)")
     ap.add_argument("--holdout-every", type=int, default=20)
     ap.add_argument("--steps", type=int, default=1200)
-    ap.add_argument("--time-limit", type=float, default=None, help="minutes for the training loop")
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help="minutes for the training loop (cosine follows time when that ends first)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -165,7 +193,8 @@ def parse_args(argv):
     ap.add_argument("--init-std", type=float, default=0.02)
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-windows", type=int, default=48)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch, BLAS and OpenMP threads (1 trains faster on a CPU shared with other jobs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample-prompt", default="The meaning of life is ")
     return ap.parse_args(argv)
@@ -197,9 +226,8 @@ def train(a):
         w.writerow(["step", "tokens", "lr", "train_loss", "train_bpb", "heldout_bpb", "seconds"])
         run_loss = None
         for step in range(total):
-            if step >= total:
-                break
-            lr = lr_at(step, total, a.lr, a.warmup, a.min_lr_frac)
+            el = time.time() - t0
+            lr = lr_at(step, total, a.lr, a.warmup, a.min_lr_frac, progress(step, total, el, a.time_limit))
             for grp in opt.param_groups:
                 grp["lr"] = lr
             x = batch_windows(train_data, rng, a.batch, a.seq)
@@ -213,12 +241,7 @@ def train(a):
             lv = float(loss)
             run_loss = lv if run_loss is None else 0.9 * run_loss + 0.1 * lv
             el = time.time() - t0
-            if a.time_limit and step == 20:
-                fit = int(a.time_limit * 60 / (el / 21) * 0.97)
-                if fit < total:
-                    total = max(fit, a.warmup + 1)
-                    print(f"time limit: schedule shortened to {total} steps", flush=True)
-            last = step == total - 1
+            last = step == total - 1 or (step >= a.warmup and progress(step + 1, total, el, a.time_limit) >= 1.0)
             ho_bpb = ""
             if step % a.eval_every == 0 or last:
                 ho_bpb, _ = eval_bpb(g, held_data, a.seq, a.batch, a.eval_windows)

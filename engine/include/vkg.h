@@ -361,6 +361,7 @@ typedef struct vkg_session_stats {
     uint64_t weight_bytes;
     uint32_t n_dispatches;
     uint32_t n_barriers;
+    uint32_t n_fused_adds;        /* residual adds fused into the producing matmul (off with no_fold) */
 } vkg_session_stats;
 vkg_result vkg_session_stats_get(const vkg_session *s, vkg_session_stats *out);
 

@@ -316,7 +316,8 @@ static vkg_result attn_lower(vkg__lower_ctx *lc) {
     }
     r = p->kind == ATTN_SOFTMAX ? vkg__attn_softmax_lower(lc, p, &d, q, k, v, o) : vkg__attn_linear_lower(lc, p, &d, q, k, v, o);
     if (r) return r;
-    vkg__matmul_desc mo = {.x = o, .w = lc->w[s.wo], .bias = p->bias ? lc->w[s.bo] : none, .y = lc->out, .M = T, .N = C, .K = Q};
+    vkg__matmul_desc mo = {.x = o, .w = lc->w[s.wo], .bias = p->bias ? lc->w[s.bo] : none, .y = lc->out, .res = lc->residual,
+                           .M = T, .N = C, .K = Q};
     return vkg__emit_matmul(lc, &mo);
 }
 
@@ -331,6 +332,7 @@ const vkg__op_def vkg__op_attention = {
     .ref = attn_ref,
     .lower = attn_lower,
     .state = attn_state,
+    .fuse_residual = true,
 };
 
 // >>hylra

@@ -62,7 +62,7 @@ static vkg_result linear_ref(vkg__ref_ctx *rc) {
 static vkg_result linear_lower(vkg__lower_ctx *lc) {
     const linear_params *p = lc->params;
     vkg__matmul_desc d = {
-        .x = lc->in[0], .w = lc->w[0], .y = lc->out,
+        .x = lc->in[0], .w = lc->w[0], .y = lc->out, .res = lc->residual,
         .bias = p->bias ? lc->w[1] : (vkg__bufref){0},
         .M = (uint32_t)lc->in_shape[0].ne[0], .N = (uint32_t)p->out, .K = (uint32_t)lc->in_shape[0].ne[1],
     };
@@ -78,4 +78,5 @@ const vkg__op_def vkg__op_linear = {
     .weights = linear_weights,
     .ref = linear_ref,
     .lower = linear_lower,
+    .fuse_residual = true,
 };

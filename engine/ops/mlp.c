@@ -147,7 +147,7 @@ static vkg_result mlp_lower(vkg__lower_ctx *lc) {
         if ((r = vkg__emit_matmul(lc, &u))) return r;
     }
     vkg__matmul_desc d = {.x = h, .w = lc->w[s.down], .bias = s.down_bias >= 0 ? lc->w[s.down_bias] : none,
-                          .y = lc->out, .M = T, .N = C, .K = F};
+                          .y = lc->out, .res = lc->residual, .M = T, .N = C, .K = F};
     return vkg__emit_matmul(lc, &d);
 }
 
@@ -160,5 +160,6 @@ const vkg__op_def vkg__op_mlp = {
     .weights = mlp_weights,
     .ref = mlp_ref,
     .lower = mlp_lower,
+    .fuse_residual = true,
     .state = mlp_state,
 };

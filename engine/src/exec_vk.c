@@ -199,11 +199,40 @@ void vkg__exec_vk_destroy(vkg_session *s) {
     s->vk = NULL;
 }
 
-static vkg_result lower_nodes(vkg_session *s, lower_state *st) {
+// >>fusion: a residual `add` into the matmul epilogue of the node producing one input
+/* fused_add[n]: the add node whose output node n writes with the add's other
+ * input as residual (or -1); absorbed[a]: the add emits nothing. A producer
+ * qualifies when its op can fuse, the add is its output's only reader and
+ * the output is no graph output. Off with no_fold. */
+static void plan_fusion(const vkg_session *s, int *fused_add, bool *absorbed) {
+    const vkg_graph *g = s->m->graph;
+    const vkg__node *nodes = s->m->nodes;
+    for (int n = 0; n < g->n_nodes; n++) fused_add[n] = -1, absorbed[n] = false;
+    if (s->m->desc.no_fold) return;
+    for (int a = 0; a < g->n_nodes; a++) {
+        if (s->m->skip[a] || nodes[a].op != VKG_OP_add) continue;
+        for (int side = 0; side < 2; side++) {
+            int t = nodes[a].in[side], p = g->tensors[t].producer;
+            if (p < 0 || s->m->skip[p] || fused_add[p] >= 0 || !vkg__ops[nodes[p].op]->fuse_residual) continue;
+            if (nodes[a].in[0] == nodes[a].in[1]) break;
+            int readers = 0;
+            for (int n = 0; n < g->n_nodes; n++)
+                for (int i = 0; i < nodes[n].n_in; i++) readers += !s->m->skip[n] && nodes[n].in[i] == t;
+            bool is_output = false;
+            for (int o = 0; o < g->n_outputs; o++) is_output |= g->outputs[o] == t;
+            if (readers != 1 || is_output) continue;
+            fused_add[p] = a;
+            absorbed[a] = true;
+            break;
+        }
+    }
+}
+
+static vkg_result lower_nodes(vkg_session *s, lower_state *st, const int *fused_add, const bool *absorbed) {
     const vkg_graph *g = s->m->graph;
     for (int n = 0; n < g->n_nodes; n++) {
         const vkg__node *node = &s->m->nodes[n];   /* as folding left it */
-        if (s->m->skip[n]) continue;
+        if (s->m->skip[n] || absorbed[n]) continue;
         vkg__lower_ctx lc;
         lower_ctx_init(&lc, s->ctx, st);
         st->cur_node = n;
@@ -219,6 +248,12 @@ static vkg_result lower_nodes(vkg_session *s, lower_state *st) {
         }
         lc.out_shape = s->shapes[node->out];
         lc.out = (vkg__bufref){.kind = VKG__BUF_TENSOR, .index = (uint32_t)node->out};
+        if (fused_add[n] >= 0) {
+            const vkg__node *add = &s->m->nodes[fused_add[n]];
+            int other = add->in[0] == node->out ? add->in[1] : add->in[0];
+            lc.out = (vkg__bufref){.kind = VKG__BUF_TENSOR, .index = (uint32_t)add->out};
+            lc.residual = (vkg__bufref){.kind = VKG__BUF_TENSOR, .index = (uint32_t)other};
+        }
         for (int k = 0; k < node->n_weights; k++) lc.w[k] = (vkg__bufref){.kind = VKG__BUF_WEIGHT, .index = (uint32_t)node->weights[k]};
         for (int k = 0; k < s->state_count[n]; k++)
             lc.state[k] = (vkg__bufref){.kind = VKG__BUF_STATE, .index = (uint32_t)(s->state_first[n] + k)};
@@ -233,7 +268,7 @@ static vkg_result lower_nodes(vkg_session *s, lower_state *st) {
 
 /* Lifetimes in node steps: a tensor lives from its producer to its last
  * reader (inputs from step 0, outputs to the end); temps within their node. */
-static vkg_result plan_arena(vkg_session *s, vkg__exec_vk *e, uint64_t *arena_size) {
+static vkg_result plan_arena(vkg_session *s, vkg__exec_vk *e, const int *fused_add, uint64_t *arena_size) {
     const vkg_graph *g = s->m->graph;
     vkg_context *ctx = s->ctx;
     int nt = g->n_tensors, n = nt + e->st.n_temp;
@@ -259,6 +294,13 @@ static vkg_result plan_arena(vkg_session *s, vkg__exec_vk *e, uint64_t *arena_si
         for (int ni = 0; ni < g->n_nodes; ni++)
             for (int i = 0; i < nodes[ni].n_in && !s->m->skip[ni]; i++) last[nodes[ni].in[i]] = VKG__MAX(last[nodes[ni].in[i]], ni);
         for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = g->n_nodes;
+        for (int p = 0; p < g->n_nodes; p++)
+            if (fused_add[p] >= 0) {
+                /* The producer writes the add's output; its own output is never written. */
+                total -= sizes[nodes[p].out];
+                sizes[nodes[p].out] = 0;
+                first[nodes[fused_add[p]].out] = p;
+            }
         for (int i = 0; i < e->st.n_temp; i++) {
             sizes[nt + i] = e->st.temp_size[i];
             first[nt + i] = last[nt + i] = e->st.temp_node[i];
@@ -280,9 +322,20 @@ static vkg_result compile(vkg_session *s, vkg__exec_vk *e) {
     if (e->prog) vkg__vk_program_destroy(ctx, e->prog), e->prog = NULL;
     state_free(&e->st);
     e->st.ctx = ctx;
-    vkg_result r = lower_nodes(s, &e->st);
+    int n_nodes = s->m->graph->n_nodes;
+    int *fused_add = vkg__calloc(ctx, (size_t)n_nodes + 1, sizeof(int));
+    bool *absorbed = vkg__calloc(ctx, (size_t)n_nodes + 1, sizeof(bool));
+    vkg_result r = fused_add && absorbed ? VKG_OK : vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (r == VKG_OK) {
+        plan_fusion(s, fused_add, absorbed);
+        s->stats.n_fused_adds = 0;
+        for (int n = 0; n < n_nodes; n++) s->stats.n_fused_adds += absorbed[n];
+        r = lower_nodes(s, &e->st, fused_add, absorbed);
+    }
     uint64_t arena_size = 0;
-    if (r == VKG_OK) r = plan_arena(s, e, &arena_size);
+    if (r == VKG_OK) r = plan_arena(s, e, fused_add, &arena_size);
+    vkg__free(ctx, fused_add);
+    vkg__free(ctx, absorbed);
     if (r == VKG_OK && (!e->has_arena || e->arena.size < arena_size)) {
         if (e->has_arena) vkg__vk_buffer_destroy(ctx, &e->arena), e->has_arena = false;
         r = vkg__vk_buffer_create(ctx, arena_size ? arena_size : 16, VKG__MEM_DEVICE, &e->arena);

@@ -34,6 +34,76 @@ static vkg_loc own_loc(vkg_graph *g, vkg_loc loc) {
 
 static vkg_result oom(vkg_graph *g) { return vkg__error(g->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory building the graph"); }
 
+// >>name index: hash tables in the arena, so that a hostile graph of a million
+// nodes builds in linear time (linear scans made it quadratic: hours)
+typedef struct name_table {
+    const char **keys;              /* arena strings owned by the graph */
+    int *vals;
+    uint32_t cap, n;                /* cap: 0 or a power of two */
+} name_table;
+
+struct vkg__ir_index {
+    name_table tensors;             /* tensor name -> tensor index */
+    name_table weights;             /* weight key -> index in g->weights */
+    int *first_user;                /* by weight: the node that declared it */
+    int cap_first;
+};
+
+static uint32_t hash_str(const char *s) {
+    uint32_t h = 2166136261u;       /* FNV-1a */
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static int table_find(const name_table *t, const char *key) {
+    if (!t->cap) return -1;
+    for (uint32_t i = hash_str(key) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        if (!t->keys[i]) return -1;
+        if (strcmp(t->keys[i], key) == 0) return t->vals[i];
+    }
+}
+
+static void table_insert(name_table *t, const char *key, int val) {
+    uint32_t i = hash_str(key) & (t->cap - 1);
+    while (t->keys[i]) i = (i + 1) & (t->cap - 1);
+    t->keys[i] = key;
+    t->vals[i] = val;
+    t->n++;
+}
+
+/* Adds key -> val (a key already there keeps its first value). */
+static bool table_put(vkg_graph *g, name_table *t, const char *key, int val) {
+    if (table_find(t, key) >= 0) return true;
+    if ((t->n + 1) * 2 > t->cap) {
+        name_table nt = {.cap = t->cap ? t->cap * 2 : 64};
+        nt.keys = vkg__arena_alloc(&g->arena, sizeof *nt.keys * nt.cap);
+        nt.vals = vkg__arena_alloc(&g->arena, sizeof *nt.vals * nt.cap);
+        if (!nt.keys || !nt.vals) return false;
+        for (uint32_t i = 0; i < t->cap; i++)
+            if (t->keys[i]) table_insert(&nt, t->keys[i], t->vals[i]);
+        *t = nt;
+    }
+    table_insert(t, key, val);
+    return true;
+}
+
+static struct vkg__ir_index *ir_index(vkg_graph *g) {
+    if (!g->index) g->index = vkg__arena_alloc(&g->arena, sizeof *g->index);
+    return g->index;
+}
+
+static bool index_tensor_name(vkg_graph *g, int t) {
+    struct vkg__ir_index *ix = ir_index(g);
+    return ix && table_put(g, &ix->tensors, g->tensors[t].name, t);
+}
+
+static bool index_weight(vkg_graph *g, int w, int node) {
+    struct vkg__ir_index *ix = ir_index(g);
+    if (!ix || !GROW(g, ix->first_user, w, ix->cap_first)) return false;
+    ix->first_user[w] = node;
+    return table_put(g, &ix->weights, g->weights[w].key, w);
+}
+
 // >>shapes
 int64_t vkg__shape_numel(const vkg__shape *s) {
     int64_t n = 1;
@@ -138,6 +208,7 @@ static int new_tensor(vkg_graph *g, const char *name, vkg_loc loc) {
     t->loc = own_loc(g, loc);
     if (name && !(t->name = vkg__arena_strdup(&g->arena, name))) return -1;
     t->producer = -1;
+    if (name && !index_tensor_name(g, g->n_tensors)) return -1;
     return g->n_tensors++;
 }
 
@@ -238,9 +309,7 @@ static vkg_result declare_weights(vkg_graph *g, vkg__node *node, const vkg__infe
     for (int k = 0; k < wc.n; k++) {
         if (!vkg__shape_concrete(&wc.shapes[k]))
             return vkg__node_error(g, node, NULL, "the size of weight %s depends on a run-time size", wc.keys[k]);
-        int found = -1;
-        for (int j = 0; j < g->n_weights; j++)
-            if (strcmp(g->weights[j].key, wc.keys[k]) == 0) { found = j; break; }
+        int found = g->index ? table_find(&g->index->weights, wc.keys[k]) : -1;
         if (found >= 0) {
             if (!vkg__shape_equal(&g->weights[found].shape, &wc.shapes[k])) {
                 char a[96], b[96];
@@ -250,8 +319,10 @@ static vkg_result declare_weights(vkg_graph *g, vkg__node *node, const vkg__infe
             }
         } else {
             if (!GROW(g, g->weights, g->n_weights, g->cap_weights)) return oom(g);
-            found = g->n_weights++;
+            found = g->n_weights;
             g->weights[found] = (vkg__weight){.key = wc.keys[k], .shape = wc.shapes[k], .init = wc.inits[k], .conv_layout = wc.conv[k]};
+            if (!index_weight(g, found, (int)(node - g->nodes))) return oom(g);
+            g->n_weights++;
         }
         node->weights[node->n_weights++] = found;
     }
@@ -371,12 +442,10 @@ vkg_result vkg_graph_add_node(vkg_graph *g, const vkg_node_desc *desc, vkg_tenso
 }
 
 bool vkg_graph_find_tensor(const vkg_graph *g, const char *name, vkg_tensor *out) {
-    for (int i = 0; i < g->n_tensors; i++)
-        if (g->tensors[i].name && strcmp(g->tensors[i].name, name) == 0) {
-            if (out) out->id = (uint32_t)i + 1;
-            return true;
-        }
-    return false;
+    int i = g && name && g->index ? table_find(&g->index->tensors, name) : -1;
+    if (i < 0) return false;
+    if (out) out->id = (uint32_t)i + 1;
+    return true;
 }
 
 vkg_result vkg_graph_name_tensor(vkg_graph *g, vkg_tensor t, const char *name, vkg_loc loc) {
@@ -386,6 +455,7 @@ vkg_result vkg_graph_name_tensor(vkg_graph *g, vkg_tensor t, const char *name, v
     vkg__tensor *tt = &g->tensors[t.id - 1];
     if (tt->name) return vkg__error_at(g->ctx, VKG_ERR_GRAPH, loc, "tensor already has the name '%s'", tt->name);
     if (!(tt->name = vkg__arena_strdup(&g->arena, name))) return oom(g);
+    if (!index_tensor_name(g, (int)(t.id - 1))) return oom(g);
     tt->loc = own_loc(g, loc);
     return VKG_OK;
 }
@@ -448,7 +518,10 @@ vkg_result vkg_graph_finish(vkg_graph *g) {
     if (g->n_nodes == 0) return vkg__error(g->ctx, VKG_ERR_GRAPH, "%s: the graph has no nodes", g->file ? g->file : g->name);
     if (g->n_outputs == 0) {
         vkg__tensor *last = &g->tensors[g->nodes[g->n_nodes - 1].out];
-        if (!last->name && !(last->name = vkg__arena_strdup(&g->arena, "out"))) return oom(g);
+        if (!last->name) {
+            if (!(last->name = vkg__arena_strdup(&g->arena, "out"))) return oom(g);
+            if (!index_tensor_name(g, g->nodes[g->n_nodes - 1].out)) return oom(g);
+        }
         vkg_result r = vkg_graph_add_output(g, (vkg_tensor){(uint32_t)g->nodes[g->n_nodes - 1].out + 1}, last->name, last->loc);
         if (r) return r;
     }
@@ -516,11 +589,8 @@ static int64_t node_params(const vkg_graph *g, const vkg__node *node, int node_i
     int64_t n = 0;
     for (int k = 0; k < node->n_weights; k++) {
         int w = node->weights[k];
-        bool earlier = false;   /* a tied weight counts once, at its first user */
-        for (int j = 0; j < node_index && !earlier; j++)
-            for (int q = 0; q < g->nodes[j].n_weights; q++)
-                if (g->nodes[j].weights[q] == w) { earlier = true; break; }
-        if (!earlier) n += vkg__shape_numel(&g->weights[w].shape);
+        /* a tied weight counts once, at its first user */
+        if (g->index && g->index->first_user[w] == node_index) n += vkg__shape_numel(&g->weights[w].shape);
     }
     return n;
 }

@@ -18,67 +18,18 @@
  * Designs follow LAVAPIPE.md: one invocation per output row or state row with
  * register accumulators and vec4 loads, no shared memory and no barriers.
  * Calls only the lowering interface (vkg__lower_emit, vkg__emit_unary,
- * vkg__emit_copy) and the error helpers.
+ * vkg__emit_copy), the dispatch helpers (dispatch.h) and the error helpers.
  */
 #include "kernels_linear.h"
+#include "dispatch.h"
 #include "vkg_kernels.h"
 #include "vkg_pc.h"
 
-#include <string.h>
-
-#define BIND_ALIGN 256u
-#define MAX_GROUPS 65535u
 #define LS_LA 16u
 #define LS_DWC 64u
 #define STEP_MAX_T 16u
 #define MAX_HEAD_DIM 256u           /* register arrays of D/4 vec4 per invocation */
 #define SEG_BYTES (64ull << 20)
-
-// >>dispatch helpers (as in kernels.c)
-static void dispatch_init(vkg__lower_ctx *lc, vkg__dispatch *d, int kernel, uint32_t local_size)
-{
-    memset(d, 0, sizeof(*d));
-    d->kernel = kernel;
-    d->spec[0] = local_size;
-    d->n_spec = 1;
-    d->node = lc->node_index;
-}
-
-static void set_spec(vkg__dispatch *d, int i, uint32_t v)
-{
-    d->spec[i] = v;
-    if (d->n_spec < i + 1) d->n_spec = i + 1;
-}
-
-/* Binds r at an offset aligned down to BIND_ALIGN; returns the rest in floats. */
-static uint32_t bind(vkg__dispatch *d, vkg__bufref r, bool write)
-{
-    VKG_ASSERT(d->n_bind < VKG__MAX_BINDINGS);
-    VKG_ASSERT(r.offset % 4 == 0);
-    uint64_t rem = r.offset % BIND_ALIGN;
-    vkg__bufref b = r;
-    b.offset = r.offset - rem;
-    if (r.size != 0) b.size = r.size + rem;
-    if (write) d->writes |= (uint8_t)(1u << d->n_bind);
-    d->bind[d->n_bind++] = b;
-    return (uint32_t)(rem / 4);
-}
-
-static vkg_result emit(vkg__lower_ctx *lc, vkg__dispatch *d, const void *pc, uint32_t pc_size, uint64_t n_items)
-{
-    memcpy(d->pc, pc, pc_size);
-    d->pc_size = pc_size;
-    uint64_t groups = (n_items + d->spec[0] - 1) / d->spec[0];
-    uint64_t gy = (groups + MAX_GROUPS - 1) / MAX_GROUPS;
-    if (gy == 0) gy = 1;
-    if (gy > MAX_GROUPS) return vkg__error(lc->ctx, VKG_ERR_UNSUPPORTED, "linear attention: dispatch of %llu items is too large",
-                                           (unsigned long long)n_items);
-    uint64_t gx = (groups + gy - 1) / gy;
-    d->groups[0] = (uint32_t)(gx ? gx : 1);
-    d->groups[1] = (uint32_t)gy;
-    d->groups[2] = 1;
-    return vkg__lower_emit(lc, d);
-}
 
 /* Default rows per chunk. linattn_out's work per row is Dh*Dh/4 loads for the
  * state term plus (chunk/2)*Dh/2 on average for the chunk term, so short
@@ -118,26 +69,18 @@ static vkg_result check_desc(vkg__lower_ctx *lc, const vkg__linattn_desc *d)
 /* The fields common to every linear-attention dispatch: specs, decay binding last. */
 static void la_init(vkg__lower_ctx *lc, vkg__dispatch *disp, int kernel, const vkg__linattn_desc *d, bool vec4)
 {
-    dispatch_init(lc, disp, kernel, LS_LA);
-    set_spec(disp, 1, d->Dh);
-    set_spec(disp, 2, vec4);
-    set_spec(disp, 3, d->causal);
-    set_spec(disp, 4, d->feature == VKG__ACT_RELU);
+    vkg__dispatch_init(lc, disp, kernel, LS_LA);
+    vkg__dispatch_spec(disp, 1, d->Dh);
+    vkg__dispatch_spec(disp, 2, vec4);
+    vkg__dispatch_spec(disp, 3, d->causal);
+    vkg__dispatch_spec(disp, 4, d->feature == VKG__ACT_RELU);
 }
 
 static void la_decay(vkg__dispatch *disp, const vkg__linattn_desc *d, vkg_pc_linattn *pc)
 {
     bool has = d->decay.kind != VKG__BUF_NONE;
-    pc->d_off = bind(disp, has ? d->decay : d->v, false);
+    pc->d_off = vkg__dispatch_bind(disp, has ? d->decay : d->v, false);
     if (has) pc->flags |= VKG_LA_DECAY;
-}
-
-static bool vec4_ok(uint32_t Dh, const uint32_t *off, int n)
-{
-    if (Dh % 4) return false;
-    for (int i = 0; i < n; i++)
-        if (off[i] % 4) return false;
-    return true;
 }
 
 /* Phase 1: rows t0.. of k and v, Ts rows, into P. */
@@ -147,13 +90,14 @@ static vkg_result la_chunk(vkg__lower_ctx *lc, const la_plan *pl, uint32_t t0, u
     vkg__dispatch disp;
     vkg_pc_linattn pc = {.T = Ts, .H = d->H, .KV = d->KV, .chunk = pl->chunk, .n_chunks = nc};
     la_init(lc, &disp, VKG_KERNEL_LINATTN_CHUNK, d, false);
-    pc.k_off = bind(&disp, rows(pl->fk, t0, (uint64_t)d->KV * d->Dh), false);
-    pc.v_off = bind(&disp, rows(d->v, t0, (uint64_t)d->KV * d->Dh), false);
-    pc.p_off = bind(&disp, pl->P, true);
+    pc.k_off = vkg__dispatch_bind(&disp, rows(pl->fk, t0, (uint64_t)d->KV * d->Dh), false);
+    pc.v_off = vkg__dispatch_bind(&disp, rows(d->v, t0, (uint64_t)d->KV * d->Dh), false);
+    pc.p_off = vkg__dispatch_bind(&disp, pl->P, true);
     pc.pz_off = pc.p_off + (uint32_t)pl->pz_floats;
     la_decay(&disp, d, &pc);
-    set_spec(&disp, 2, vec4_ok(d->Dh, &pc.v_off, 1));
-    return emit(lc, &disp, &pc, sizeof pc, (uint64_t)nc * d->H * d->Dh);
+    vkg__dispatch_spec(&disp, 2, vkg__dispatch_vec4_ok(d->Dh, &pc.v_off, 1));
+    vkg__dispatch_pc(&disp, &pc, sizeof pc);
+    return vkg__dispatch_emit(lc, &disp, (uint64_t)nc * d->H * d->Dh);
 }
 
 /* Phase 2: the prefix scan over nc chunks of P; S, z carried. */
@@ -163,13 +107,14 @@ static vkg_result la_scan(vkg__lower_ctx *lc, const la_plan *pl, uint32_t Ts, ui
     vkg__dispatch disp;
     vkg_pc_linattn pc = {.T = Ts, .H = d->H, .KV = d->KV, .chunk = pl->chunk, .n_chunks = nc};
     la_init(lc, &disp, VKG_KERNEL_LINATTN_SCAN, d, false);
-    pc.p_off = bind(&disp, pl->P, true);
+    pc.p_off = vkg__dispatch_bind(&disp, pl->P, true);
     pc.pz_off = pc.p_off + (uint32_t)pl->pz_floats;
-    pc.s_off = bind(&disp, d->S, true);
-    pc.z_off = bind(&disp, d->z, true);
+    pc.s_off = vkg__dispatch_bind(&disp, d->S, true);
+    pc.z_off = vkg__dispatch_bind(&disp, d->z, true);
     la_decay(&disp, d, &pc);
     if (init_zero) pc.flags |= VKG_LA_INIT_ZERO;
-    return emit(lc, &disp, &pc, sizeof pc, (uint64_t)d->H * d->Dh);
+    vkg__dispatch_pc(&disp, &pc, sizeof pc);
+    return vkg__dispatch_emit(lc, &disp, (uint64_t)d->H * d->Dh);
 }
 
 /* Phase 3: outputs of rows t0.., Ts rows; S0/z0 from P (causal) or S, z. */
@@ -181,15 +126,16 @@ static vkg_result la_out(vkg__lower_ctx *lc, const la_plan *pl, uint32_t t0, uin
     vkg_pc_linattn pc = {.T = Ts, .H = d->H, .KV = d->KV, .chunk = pl->chunk, .n_chunks = (Ts + pl->chunk - 1) / pl->chunk};
     la_init(lc, &disp, VKG_KERNEL_LINATTN_OUT, d, false);
     uint32_t off[4];
-    off[0] = pc.q_off = bind(&disp, rows(pl->fq, t0, qrow), false);
-    off[1] = pc.k_off = bind(&disp, rows(pl->fk, t0, krow), false);
-    off[2] = pc.v_off = bind(&disp, rows(d->v, t0, krow), false);
-    off[3] = pc.o_off = bind(&disp, rows(d->o, t0, qrow), true);
-    pc.s_off = bind(&disp, d->causal ? pl->P : d->S, false);
-    pc.z_off = d->causal ? bind(&disp, pl->P, false) + (uint32_t)pl->pz_floats : bind(&disp, d->z, false);
+    off[0] = pc.q_off = vkg__dispatch_bind(&disp, rows(pl->fq, t0, qrow), false);
+    off[1] = pc.k_off = vkg__dispatch_bind(&disp, rows(pl->fk, t0, krow), false);
+    off[2] = pc.v_off = vkg__dispatch_bind(&disp, rows(d->v, t0, krow), false);
+    off[3] = pc.o_off = vkg__dispatch_bind(&disp, rows(d->o, t0, qrow), true);
+    pc.s_off = vkg__dispatch_bind(&disp, d->causal ? pl->P : d->S, false);
+    pc.z_off = d->causal ? vkg__dispatch_bind(&disp, pl->P, false) + (uint32_t)pl->pz_floats : vkg__dispatch_bind(&disp, d->z, false);
     la_decay(&disp, d, &pc);
-    set_spec(&disp, 2, vec4_ok(d->Dh, off, 4));
-    return emit(lc, &disp, &pc, sizeof pc, (uint64_t)Ts * d->H);
+    vkg__dispatch_spec(&disp, 2, vkg__dispatch_vec4_ok(d->Dh, off, 4));
+    vkg__dispatch_pc(&disp, &pc, sizeof pc);
+    return vkg__dispatch_emit(lc, &disp, (uint64_t)Ts * d->H);
 }
 
 static vkg_result la_chunked(vkg__lower_ctx *lc, const vkg__linattn_desc *d)
@@ -225,17 +171,18 @@ static vkg_result la_step(vkg__lower_ctx *lc, const vkg__linattn_desc *d)
     vkg_pc_linattn pc = {.T = d->T, .H = d->H, .KV = d->KV, .chunk = 1, .n_chunks = d->T};
     la_init(lc, &disp, VKG_KERNEL_LINATTN_STEP, d, false);
     uint32_t off[4];
-    off[0] = pc.q_off = bind(&disp, d->q, false);
-    off[1] = pc.k_off = bind(&disp, d->k, false);
-    off[2] = pc.v_off = bind(&disp, d->v, false);
-    off[3] = pc.o_off = bind(&disp, d->o, true);
-    pc.s_off = bind(&disp, d->S, true);
-    pc.z_off = bind(&disp, d->z, false);
-    pc.pz_off = bind(&disp, zt, true);
+    off[0] = pc.q_off = vkg__dispatch_bind(&disp, d->q, false);
+    off[1] = pc.k_off = vkg__dispatch_bind(&disp, d->k, false);
+    off[2] = pc.v_off = vkg__dispatch_bind(&disp, d->v, false);
+    off[3] = pc.o_off = vkg__dispatch_bind(&disp, d->o, true);
+    pc.s_off = vkg__dispatch_bind(&disp, d->S, true);
+    pc.z_off = vkg__dispatch_bind(&disp, d->z, false);
+    pc.pz_off = vkg__dispatch_bind(&disp, zt, true);
     la_decay(&disp, d, &pc);
     if (d->init_zero) pc.flags |= VKG_LA_INIT_ZERO;
-    set_spec(&disp, 2, vec4_ok(d->Dh, off, 4));
-    vkg_result r = emit(lc, &disp, &pc, sizeof pc, (uint64_t)d->H * (DP / 4));
+    vkg__dispatch_spec(&disp, 2, vkg__dispatch_vec4_ok(d->Dh, off, 4));
+    vkg__dispatch_pc(&disp, &pc, sizeof pc);
+    vkg_result r = vkg__dispatch_emit(lc, &disp, (uint64_t)d->H * (DP / 4));
     return r ? r : vkg__emit_copy(lc, zt, d->z, (uint64_t)d->H * DP);
 }
 
@@ -254,14 +201,15 @@ static vkg_result dwc_conv(vkg__lower_ctx *lc, const vkg__sla_dwc_desc *sd, bool
 {
     vkg_pc_sla_dwc pc = {.T = sd->T, .H = sd->H, .KV = sd->KV, .D = sd->Dh, .K = sd->K, .pos0 = sd->pos0, .gh = sd->gh, .gw = sd->gw};
     vkg__dispatch d;
-    dispatch_init(lc, &d, VKG_KERNEL_SLA_DWC, LS_DWC);
-    set_spec(&d, 1, grid);
-    pc.v_off = bind(&d, sd->v, false);
-    pc.w_off = bind(&d, sd->w, false);
-    pc.b_off = bind(&d, sd->b, false);
-    pc.win_off = bind(&d, sd->win.kind != VKG__BUF_NONE ? sd->win : sd->v, false);
-    pc.o_off = bind(&d, sd->o, true);
-    return emit(lc, &d, &pc, sizeof pc, (uint64_t)sd->T * sd->H * sd->Dh);
+    vkg__dispatch_init(lc, &d, VKG_KERNEL_SLA_DWC, LS_DWC);
+    vkg__dispatch_spec(&d, 1, grid);
+    pc.v_off = vkg__dispatch_bind(&d, sd->v, false);
+    pc.w_off = vkg__dispatch_bind(&d, sd->w, false);
+    pc.b_off = vkg__dispatch_bind(&d, sd->b, false);
+    pc.win_off = vkg__dispatch_bind(&d, sd->win.kind != VKG__BUF_NONE ? sd->win : sd->v, false);
+    pc.o_off = vkg__dispatch_bind(&d, sd->o, true);
+    vkg__dispatch_pc(&d, &pc, sizeof pc);
+    return vkg__dispatch_emit(lc, &d, (uint64_t)sd->T * sd->H * sd->Dh);
 }
 
 /* The window moves on to the last K-1 positions (sla_window.comp). */
@@ -269,10 +217,11 @@ static vkg_result dwc_window(vkg__lower_ctx *lc, const vkg__sla_dwc_desc *sd)
 {
     vkg_pc_sla_dwc pc = {.T = sd->T, .H = sd->H, .KV = sd->KV, .D = sd->Dh, .K = sd->K, .pos0 = sd->pos0};
     vkg__dispatch d;
-    dispatch_init(lc, &d, VKG_KERNEL_SLA_WINDOW, LS_DWC);
-    pc.v_off = bind(&d, sd->v, false);
-    pc.win_off = bind(&d, sd->win, true);
-    return emit(lc, &d, &pc, sizeof pc, (uint64_t)sd->KV * sd->Dh);
+    vkg__dispatch_init(lc, &d, VKG_KERNEL_SLA_WINDOW, LS_DWC);
+    pc.v_off = vkg__dispatch_bind(&d, sd->v, false);
+    pc.win_off = vkg__dispatch_bind(&d, sd->win, true);
+    vkg__dispatch_pc(&d, &pc, sizeof pc);
+    return vkg__dispatch_emit(lc, &d, (uint64_t)sd->KV * sd->Dh);
 }
 
 vkg_result vkg__emit_sla_dwc(vkg__lower_ctx *lc, const vkg__sla_dwc_desc *sd)

@@ -17,9 +17,10 @@
  *   VKG_FORCE_DEVCLASS=cpu|gpu            device class used for the choice
  *   VKG_MATMUL_VARIANT=sg|rb|gemv|tiled   force a variant; ",scalar" appended
  *                                         (e.g. "sg,scalar") forbids vec4 loads
- * Calls only the lowering interface (vkg__lower_emit) and result.c.
+ * Calls only the lowering interface (vkg__lower_emit), the dispatch helpers
+ * (dispatch.h) and result.c.
  */
-#include "vkg_impl.h"
+#include "dispatch.h"
 #include "vkg_kernels.h"
 #include "vkg_pc.h"
 
@@ -29,7 +30,6 @@
 typedef enum mm_variant { MM_AUTO, MM_SG, MM_RB, MM_GEMV, MM_TILED } mm_variant;
 
 #define MM_GEMV_MAX_M 4u
-#define MM_GROUPS_MAX 65535u
 
 typedef struct mm_force {
     mm_variant variant;
@@ -67,39 +67,51 @@ static bool subgroups_usable(const vkg__lower_ctx *lc)
     return true;
 }
 
-/* Binds r at a byte offset aligned down to the storage-buffer alignment (at
- * least 16, so vec4 views stay aligned) and returns the remainder in
- * elements through *elem_off. Byte offsets must be multiples of 4. */
-static vkg__bufref bind_aligned(const vkg__lower_ctx *lc, vkg__bufref r, uint64_t *elem_off)
+/* Kernel and specialization constants of variant v (spec 2, vec4 loads, is
+ * set by the caller) and its workgroup count in *n_groups. */
+static vkg_result mm_variant_init(vkg__lower_ctx *lc, vkg__dispatch *d, mm_variant v, uint32_t M, uint32_t N, uint64_t *n_groups)
 {
-    uint64_t align = 256;
-    if (lc->ctx && lc->ctx->vk && lc->ctx->vk->storage_align) align = lc->ctx->vk->storage_align;
-    if (align < 16) align = 16;
-    uint64_t base = r.offset - r.offset % align;
-    uint64_t delta = r.offset - base;
-    *elem_off = delta / 4;
-    vkg__bufref b = r;
-    b.offset = base;
-    if (r.size) b.size = r.size + delta;
-    return b;
-}
-
-/* Splits a workgroup count over x and y (groupCountX <= 65535); the shaders
- * linearise (y * countX + x) and drop what lies past the end. */
-static void set_groups(vkg__dispatch *d, uint64_t n)
-{
-    if (n == 0) n = 1;
-    if (n <= MM_GROUPS_MAX) {
-        d->groups[0] = (uint32_t)n;
-        d->groups[1] = 1;
-    } else {
-        d->groups[0] = MM_GROUPS_MAX;
-        d->groups[1] = (uint32_t)((n + MM_GROUPS_MAX - 1) / MM_GROUPS_MAX);
+    switch (v) {
+    case MM_SG: {
+        if (!subgroups_usable(lc))
+            return vkg__error(lc->ctx, VKG_ERR_UNSUPPORTED,
+                              "matmul: subgroup variant needs broadcast and subgroup size 4, 8 or 16 (have %u)",
+                              lc->subgroup_size);
+        uint32_t sg = lc->subgroup_size, bm = 16, tn = 8;
+        uint32_t local = sg * (64 / sg);
+        vkg__dispatch_init(lc, d, VKG_KERNEL_MATMUL_SG, local);
+        vkg__dispatch_spec(d, 1, sg);
+        vkg__dispatch_spec(d, 3, bm);
+        vkg__dispatch_spec(d, 4, tn);
+        uint64_t tiles = vkg__ceil_div(M, bm) * vkg__ceil_div(N, (uint64_t)sg * tn);
+        *n_groups = vkg__ceil_div(tiles, local / sg);
+        return VKG_OK;
     }
-    d->groups[2] = 1;
+    case MM_RB: {
+        uint32_t local = 64, tm = 8, tn = 8;
+        vkg__dispatch_init(lc, d, VKG_KERNEL_MATMUL_RB, local);
+        vkg__dispatch_spec(d, 3, tm);
+        vkg__dispatch_spec(d, 4, tn);
+        *n_groups = vkg__ceil_div(vkg__ceil_div(M, tm) * vkg__ceil_div(N, tn), local);
+        return VKG_OK;
+    }
+    case MM_GEMV: {
+        if (M > MM_GEMV_MAX_M)
+            return vkg__error(lc->ctx, VKG_ERR_UNSUPPORTED, "matmul: gemv variant takes M <= %u (have %u)",
+                              MM_GEMV_MAX_M, M);
+        uint32_t local = 64;
+        vkg__dispatch_init(lc, d, VKG_KERNEL_GEMV, local);
+        vkg__dispatch_spec(d, 3, M);
+        *n_groups = vkg__ceil_div(N, local);
+        return VKG_OK;
+    }
+    case MM_TILED:
+    default:
+        vkg__dispatch_init(lc, d, VKG_KERNEL_MATMUL_TILED, 256);
+        *n_groups = vkg__ceil_div(M, 64) * vkg__ceil_div(N, 64);
+        return VKG_OK;
+    }
 }
-
-static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 vkg_result vkg__emit_matmul(vkg__lower_ctx *lc, const vkg__matmul_desc *md)
 {
@@ -125,42 +137,7 @@ vkg_result vkg__emit_matmul(vkg__lower_ctx *lc, const vkg__matmul_desc *md)
         (uint64_t)(M - 1) * ys + N + 256 > UINT32_MAX)
         return vkg__error(ctx, VKG_ERR_UNSUPPORTED, "matmul: %ux%ux%u exceeds 32-bit indexing", M, N, K);
 
-    bool has_bias = md->bias.kind != VKG__BUF_NONE;
-    bool has_res = md->res.kind != VKG__BUF_NONE;
-    uint64_t off[5];
-    vkg__dispatch d;
-    memset(&d, 0, sizeof d);
-    d.n_bind = 5;
-    d.bind[0] = bind_aligned(lc, md->x, &off[0]);
-    d.bind[1] = bind_aligned(lc, md->w, &off[1]);
-    d.bind[4] = bind_aligned(lc, md->y, &off[4]);
-    if (has_bias) {
-        d.bind[2] = bind_aligned(lc, md->bias, &off[2]);
-    } else {
-        d.bind[2] = d.bind[4];
-        off[2] = 0;
-    }
-    if (has_res) {
-        d.bind[3] = bind_aligned(lc, md->res, &off[3]);
-    } else {
-        d.bind[3] = d.bind[4];
-        off[3] = 0;
-    }
-    d.writes = 1u << 4;
-    d.node = lc->node_index;
-
-    vkg_pc_matmul pc = {
-        .M = M, .N = N, .K = K, .x_stride = xs, .y_stride = ys,
-        .x_off = (uint32_t)off[0], .w_off = (uint32_t)off[1], .b_off = (uint32_t)off[2],
-        .r_off = (uint32_t)off[3], .y_off = (uint32_t)off[4],
-        .act = (uint32_t)md->act,
-        .flags = (has_bias ? VKG_MM_HAS_BIAS : 0u) | (has_res ? VKG_MM_HAS_RES : 0u),
-    };
-    memcpy(d.pc, &pc, sizeof pc);
-    d.pc_size = sizeof pc;
-
     mm_force f = read_force();
-    bool vec4 = !f.scalar && K % 4 == 0 && xs % 4 == 0 && off[0] % 4 == 0 && off[1] % 4 == 0;
     int devclass = f.devclass >= 0 ? f.devclass : (int)lc->devclass;
     mm_variant v = f.variant;
     if (v == MM_AUTO) {
@@ -168,57 +145,34 @@ vkg_result vkg__emit_matmul(vkg__lower_ctx *lc, const vkg__matmul_desc *md)
         else if (M <= MM_GEMV_MAX_M) v = MM_GEMV;
         else v = subgroups_usable(lc) ? MM_SG : MM_RB;
     }
+    vkg__dispatch d;
+    uint64_t n_groups = 1;
+    vkg_result r = mm_variant_init(lc, &d, v, M, N, &n_groups);
+    if (r != VKG_OK) return r;
 
-    d.spec[2] = vec4 ? 1u : 0u;
-    switch (v) {
-    case MM_SG: {
-        if (!subgroups_usable(lc))
-            return vkg__error(ctx, VKG_ERR_UNSUPPORTED,
-                              "matmul: subgroup variant needs broadcast and subgroup size 4, 8 or 16 (have %u)",
-                              lc->subgroup_size);
-        uint32_t sg = lc->subgroup_size, bm = 16, tn = 8;
-        uint32_t local = sg * (64 / sg);
-        d.kernel = VKG_KERNEL_MATMUL_SG;
-        d.spec[0] = local;
-        d.spec[1] = sg;
-        d.spec[3] = bm;
-        d.spec[4] = tn;
-        d.n_spec = 5;
-        uint64_t tiles = ceil_div(M, bm) * ceil_div(N, (uint64_t)sg * tn);
-        set_groups(&d, ceil_div(tiles, local / sg));
-        break;
-    }
-    case MM_RB: {
-        uint32_t local = 64, tm = 8, tn = 8;
-        d.kernel = VKG_KERNEL_MATMUL_RB;
-        d.spec[0] = local;
-        d.spec[1] = 0;
-        d.spec[3] = tm;
-        d.spec[4] = tn;
-        d.n_spec = 5;
-        set_groups(&d, ceil_div(ceil_div(M, tm) * ceil_div(N, tn), local));
-        break;
-    }
-    case MM_GEMV: {
-        if (M > MM_GEMV_MAX_M)
-            return vkg__error(ctx, VKG_ERR_UNSUPPORTED, "matmul: gemv variant takes M <= %u (have %u)",
-                              MM_GEMV_MAX_M, M);
-        uint32_t local = 64;
-        d.kernel = VKG_KERNEL_GEMV;
-        d.spec[0] = local;
-        d.spec[1] = 0;
-        d.spec[3] = M;
-        d.n_spec = 4;
-        set_groups(&d, ceil_div(N, local));
-        break;
-    }
-    case MM_TILED:
-    default:
-        d.kernel = VKG_KERNEL_MATMUL_TILED;
-        d.spec[0] = 256;
-        d.n_spec = 3;
-        set_groups(&d, ceil_div(M, 64) * ceil_div(N, 64));
-        break;
-    }
+    /* Bindings x, w, bias, res, y at the device's alignment; an absent bias
+     * or res binds y as its stand-in, with element offset 0. */
+    uint64_t align = vkg__dispatch_storage_align(lc);
+    bool has_bias = md->bias.kind != VKG__BUF_NONE;
+    bool has_res = md->res.kind != VKG__BUF_NONE;
+    uint32_t off[5];
+    off[0] = vkg__dispatch_bind_aligned(&d, md->x, false, align);
+    off[1] = vkg__dispatch_bind_aligned(&d, md->w, false, align);
+    off[2] = vkg__dispatch_bind_aligned(&d, has_bias ? md->bias : md->y, false, align);
+    off[3] = vkg__dispatch_bind_aligned(&d, has_res ? md->res : md->y, false, align);
+    off[4] = vkg__dispatch_bind_aligned(&d, md->y, true, align);
+    if (!has_bias) off[2] = 0;
+    if (!has_res) off[3] = 0;
+
+    vkg_pc_matmul pc = {
+        .M = M, .N = N, .K = K, .x_stride = xs, .y_stride = ys,
+        .x_off = off[0], .w_off = off[1], .b_off = off[2], .r_off = off[3], .y_off = off[4],
+        .act = (uint32_t)md->act,
+        .flags = (has_bias ? VKG_MM_HAS_BIAS : 0u) | (has_res ? VKG_MM_HAS_RES : 0u),
+    };
+    vkg__dispatch_pc(&d, &pc, sizeof pc);
+    bool vec4 = !f.scalar && vkg__dispatch_vec4_ok(K, (const uint32_t[]){xs, off[0], off[1]}, 3);
+    vkg__dispatch_spec(&d, 2, vec4);
+    if ((r = vkg__dispatch_groups(lc, &d, n_groups)) != VKG_OK) return r;
     return vkg__lower_emit(lc, &d);
 }

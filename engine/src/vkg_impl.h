@@ -144,6 +144,7 @@ struct vkg_graph {
     bool has_hylra;
     vkg_hylra_desc hylra;                            /* arrays copied into the arena */
     bool finished;
+    struct vkg__ir_index *index;                     /* ir.c: hashes of tensor names and weight keys, first users */
 };
 
 /* Error about a node, located at its argument `arg` when given and present
@@ -289,6 +290,7 @@ struct vkg__lower_ctx {
     vkg__bufref out;
     vkg__bufref w[VKG__MAX_NODE_WEIGHTS];
     vkg__bufref state[VKG__MAX_NODE_STATES];
+    vkg__bufref residual;           /* fusion: add this [T, C] tensor to the output (ops with fuse_residual); else NONE */
     int64_t pos0;
     int64_t max_tokens;
     struct vkg_session *session;    /* NULL in stand-alone lowering */
@@ -335,6 +337,9 @@ typedef struct vkg__op_def {
      * (KV cache, Canon windows, linear-attention S and z): f32 buffers,
      * zero at the start of a sequence. */
     void (*state)(vkg__state_ctx *sc);
+    /* The op's last dispatch can add lc->residual to its output (a matmul
+     * epilogue), so a following residual `add` is fused into it. */
+    bool fuse_residual;
 } vkg__op_def;
 
 extern const vkg__op_def *const vkg__ops[VKG_OP_COUNT];
