@@ -201,13 +201,20 @@ static vkg_result execute(vkg_session *s, bool decodable) {
     return r;
 }
 
+/* The most rows any node reads in this call (bound shapes). */
+static int64_t rows_needed(const vkg_session *s) {
+    const vkg_graph *g = s->m->graph;
+    int64_t rows = 0;
+    for (int n = 0; n < g->n_nodes; n++) rows = VKG__MAX(rows, s->shapes[g->nodes[n].in[0]].ne[0]);
+    return rows;
+}
+
 vkg_result vkg_session_run(vkg_session *s) {
     if (!s) return VKG_ERR_INVALID_ARG;
-    const char *why;
-    bool decodable = vkg_graph_decodable(s->m->graph, &why, NULL) == VKG_OK;
     vkg_result r = vkg_session_reset(s);
+    if (r == VKG_OK) r = prepare_run(s);
     /* A whole sequence longer than the state: grow it (a run is never refused for length). */
-    if (r == VKG_OK && decodable && s->input_set[0] && call_tokens(s) > s->max_tokens) r = vkg__session_state_init(s, call_tokens(s));
+    if (r == VKG_OK && rows_needed(s) > s->max_tokens) r = vkg__session_state_init(s, rows_needed(s));
     if (r) return r;
     r = execute(s, false);
     vkg_session_reset(s);
