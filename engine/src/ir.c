@@ -517,12 +517,10 @@ vkg_result vkg_graph_finish(vkg_graph *g) {
     if (!g) return VKG_ERR_INVALID_ARG;
     if (g->n_nodes == 0) return vkg__error(g->ctx, VKG_ERR_GRAPH, "%s: the graph has no nodes", g->file ? g->file : g->name);
     if (g->n_outputs == 0) {
+        /* GRAPH-FORMAT.md: the one output is the last node's output, named `out`
+         * (whatever the tensor's own name). */
         vkg__tensor *last = &g->tensors[g->nodes[g->n_nodes - 1].out];
-        if (!last->name) {
-            if (!(last->name = vkg__arena_strdup(&g->arena, "out"))) return oom(g);
-            if (!index_tensor_name(g, g->nodes[g->n_nodes - 1].out)) return oom(g);
-        }
-        vkg_result r = vkg_graph_add_output(g, (vkg_tensor){(uint32_t)g->nodes[g->n_nodes - 1].out + 1}, last->name, last->loc);
+        vkg_result r = vkg_graph_add_output(g, (vkg_tensor){(uint32_t)g->nodes[g->n_nodes - 1].out + 1}, "out", last->loc);
         if (r) return r;
     }
     if (g->has_hylra) {
