@@ -1,7 +1,10 @@
 /*
  * test_hylra.c — HyLRA (OPS.md 11): the C reference top-K against a
- * brute-force sort (with ties); the select and attend kernels stand-alone
- * against C computations written here, on odd shapes, causal and not; whole
+ * brute-force sort (with ties); the select and attend kernels and the fused
+ * full-layer kernel (vkg__emit_hylra_full: attention output and index sets,
+ * and its attention + select fallback for large groups) stand-alone against
+ * C computations written here, on odd shapes, causal and not, with peaked
+ * scores and with repeated keys (exact ties go to the smaller j); whole
  * graphs with `hylra:` on both backends: Vulkan vs CPU, reuse equal to full
  * when every row keeps all its positions (and different when not),
  * decode_only, decoding token by token equal to the whole run, and reading
@@ -55,8 +58,21 @@ typedef struct shape {
 
 static int64_t visible(const shape *s, int64_t t) { return s->causal ? VKG__MIN(s->pos0 + t + 1, s->Tk) : s->Tk; }
 
-/* Index sets from the definition: double softmax per head, f32 sum over the group. Returns rows skipped as near-ties. */
-static int64_t c_select(const shape *s, const float *q, const float *k, int32_t *idx, bool *skip) {
+/* Relative distance from the K-th largest score to the nearest different
+ * score (exact ties, as from repeated keys, are decided by the smaller j). */
+static double distinct_gap(const float *score, int64_t n, const int32_t *set, int64_t K) {
+    float sK = score[set[0]];
+    for (int64_t i = 1; i < K; i++) sK = fminf(sK, score[set[i]]);
+    double gap = 1.0;
+    for (int64_t j = 0; j < n; j++)
+        if (score[j] != sK) gap = fmin(gap, fabs((double)score[j] - sK) / fmax(sK, 1e-30));
+    return gap;
+}
+
+/* Index sets from the definition: double softmax per head, f32 sum over the
+ * group. Returns rows skipped as near-ties: K-th and (K+1)-th within 1e-4
+ * relative, or with exact_ties, any score different from the K-th within 1e-4. */
+static int64_t c_select_ties(const shape *s, const float *q, const float *k, int32_t *idx, bool *skip, bool exact_ties) {
     int64_t rep = s->H / s->KV, skipped = 0;
     double scale = 1.0 / sqrt((double)s->Dh), *sc = malloc(sizeof(double) * (size_t)s->Tk);
     float *score = malloc(sizeof(float) * (size_t)s->Tk);
@@ -76,6 +92,7 @@ static int64_t c_select(const shape *s, const float *q, const float *k, int32_t 
             }
             int32_t *row = idx + (t * s->KV + g) * s->top_k;
             double gap = brute_topk(score, n, K, row);
+            if (exact_ties && K < n) gap = distinct_gap(score, n, row, K);
             for (int64_t i = K; i < s->top_k; i++) row[i] = -1;
             skip[t * s->KV + g] = gap < 1e-4;
             skipped += gap < 1e-4;
@@ -84,6 +101,8 @@ static int64_t c_select(const shape *s, const float *q, const float *k, int32_t 
     free(score);
     return skipped;
 }
+
+static int64_t c_select(const shape *s, const float *q, const float *k, int32_t *idx, bool *skip) { return c_select_ties(s, q, k, idx, skip, false); }
 
 /* Attention over each row's set, double inside. */
 static void c_attend(const shape *s, const float *q, const float *k, const float *v, const int32_t *idx, float *o) {
@@ -136,9 +155,14 @@ static vkg__vk_buffer make_buf(vkg_context *ctx, const void *data, size_t bytes)
 
 static vkg__bufref tref(int i, uint64_t off_floats) { return (vkg__bufref){.kind = VKG__BUF_TENSOR, .index = (uint32_t)i, .offset = off_floats * 4}; }
 
-/* Buffers: 0 q, 1 k, 2 v, 3 o, 4 idx. q and o start at an odd float offset `qo`. */
-static void run_kernel(vkg_context *ctx, const shape *s, bool attend, const float *q, const float *k, const float *v, int32_t *idx, float *o,
-                       uint64_t qo) {
+typedef enum kmode { K_SELECT, K_ATTEND, K_FULL } kmode;
+
+/* Buffers: 0 q, 1 k, 2 v, 3 o, 4 idx. q and o start at an odd float offset
+ * `qo`. K_SELECT writes idx, K_ATTEND reads idx and writes o, K_FULL
+ * (vkg__emit_hylra_full) writes both. */
+static void run_mode(vkg_context *ctx, const shape *s, kmode mode, const float *q, const float *k, const float *v, int32_t *idx, float *o,
+                     uint64_t qo) {
+    bool attend = mode == K_ATTEND;
     size_t Q = (size_t)(s->Tq * s->H * s->Dh), KVn = (size_t)(s->Tk * s->KV * s->Dh), I = (size_t)(s->Tq * s->KV * s->top_k);
     float *qpad = calloc(Q + qo, sizeof(float));
     memcpy(qpad + qo, q, Q * 4);
@@ -150,23 +174,27 @@ static void run_kernel(vkg_context *ctx, const shape *s, bool attend, const floa
     vkg__hylra_desc hd = {.q = tref(0, qo), .k = tref(1, 0), .v = tref(2, 0), .o = tref(3, qo), .idx = tref(4, 0), .Tq = (uint32_t)s->Tq,
                           .Tk = (uint32_t)s->Tk, .H = (uint32_t)s->H, .KV = (uint32_t)s->KV, .Dh = (uint32_t)s->Dh, .pos0 = (uint32_t)s->pos0,
                           .top_k = (uint32_t)s->top_k, .scale = (float)(1.0 / sqrt((double)s->Dh)), .causal = s->causal};
-    vkg_result r = attend ? vkg__emit_hylra_attend(lc, &hd) : vkg__emit_hylra_select(lc, &hd);
+    vkg_result r = attend ? vkg__emit_hylra_attend(lc, &hd) : mode == K_FULL ? vkg__emit_hylra_full(lc, &hd) : vkg__emit_hylra_select(lc, &hd);
     cr_assert_eq(r, VKG_OK, "%s", vkg_last_error(ctx));
     vkg__vk_program *prog;
     cr_assert_eq(vkg__standalone_build(lc, &prog), VKG_OK, "%s", vkg_last_error(ctx));
     cr_assert_eq(vkg__vk_program_run(ctx, prog), VKG_OK, "%s", vkg_last_error(ctx));
     vkg__vk_program_destroy(ctx, prog);
     vkg__standalone_end(lc);
-    if (attend) {
+    if (mode != K_SELECT) {
         float *opad = malloc((Q + qo) * 4);
         cr_assert_eq(vkg__vk_download(ctx, &b[3], 0, opad, (Q + qo) * 4), VKG_OK);
         memcpy(o, opad + qo, Q * 4);
         free(opad);
-    } else {
-        cr_assert_eq(vkg__vk_download(ctx, &b[4], 0, idx, I * 4), VKG_OK);
     }
+    if (mode != K_ATTEND) cr_assert_eq(vkg__vk_download(ctx, &b[4], 0, idx, I * 4), VKG_OK);
     for (int i = 0; i < 5; i++) vkg__vk_buffer_destroy(ctx, &b[i]);
     free(qpad);
+}
+
+static void run_kernel(vkg_context *ctx, const shape *s, bool attend, const float *q, const float *k, const float *v, int32_t *idx, float *o,
+                       uint64_t qo) {
+    run_mode(ctx, s, attend ? K_ATTEND : K_SELECT, q, k, v, idx, o, qo);
 }
 
 static const shape kernel_shapes[] = {
@@ -197,6 +225,74 @@ Test(hylra, kernels_match_c_on_odd_shapes) {
         cr_expect(cmp.nmse <= 1e-7 && cmp.max_rel <= 1e-4, "shape %zu: attend nmse %g max_rel %g", c, cmp.nmse, cmp.max_rel);
         free(q), free(k), free(v), free(want), free(got), free(skip), free(o), free(ow);
     }
+    tu_context_done(ctx);
+}
+
+/* Full softmax attention from c_attend over every visible position. */
+static void c_full_attention(const shape *s, const float *q, const float *k, const float *v, float *o) {
+    shape a = *s;
+    a.top_k = s->Tk;
+    int32_t *all = malloc(sizeof(int32_t) * (size_t)(s->Tq * s->KV * s->Tk));
+    for (int64_t r = 0; r < s->Tq * s->KV; r++)
+        for (int64_t j = 0; j < s->Tk; j++) all[r * s->Tk + j] = (int32_t)j;
+    c_attend(&a, q, k, v, all, o);
+    free(all);
+}
+
+/* vkg__emit_hylra_full on one shape: index sets as c_select (near-tie rows
+ * skipped, at most 10%), o as full attention. Keys repeat with period `period`
+ * (0: all distinct), so exact ties straddle the K-th place; q scaled by qstd. */
+static void check_full(vkg_context *ctx, const shape *s, float qstd, int64_t period, const char *what) {
+    int64_t Q = s->Tq * s->H * s->Dh, KVn = s->Tk * s->KV * s->Dh, I = s->Tq * s->KV * s->top_k, rows = s->Tq * s->KV;
+    float *q = rand_vec(Q, qstd), *k = rand_vec(KVn, 1.0f), *v = rand_vec(KVn, 1.0f);
+    int64_t kr = s->KV * s->Dh;
+    for (int64_t j = period; period > 0 && j < s->Tk; j++) memcpy(k + j * kr, k + (j % period) * kr, sizeof(float) * (size_t)kr);
+    int32_t *want = malloc(4 * (size_t)I), *got = malloc(4 * (size_t)I);
+    bool *skip = malloc((size_t)rows);
+    int64_t skipped = c_select_ties(s, q, k, want, skip, period > 0);
+    cr_assert_leq(skipped * 10, rows, "%s: too many near-tie rows (%lld of %lld)", what, (long long)skipped, (long long)rows);
+    float *o = malloc(4 * (size_t)Q), *ow = malloc(4 * (size_t)Q);
+    run_mode(ctx, s, K_FULL, q, k, v, got, o, s->Dh % 2 ? 3 : 0);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < s->top_k && !skip[r]; i++)
+            cr_assert_eq(got[r * s->top_k + i], want[r * s->top_k + i], "%s: row %lld entry %lld", what, (long long)r, (long long)i);
+    c_full_attention(s, q, k, v, ow);
+    tu_compare cmp = tu_compare_f32(o, ow, Q);
+    cr_expect(cmp.nmse <= 1e-7 && cmp.max_rel <= 1e-4, "%s: attention nmse %g max_rel %g", what, cmp.nmse, cmp.max_rel);
+    free(q), free(k), free(v), free(want), free(got), free(skip), free(o), free(ow);
+}
+
+/* Fused kernel (H/KV * ceil(Dh/4) <= 64) and the attention + select fallback
+ * (H 8, KV 1, Dh 36: 72 vec4s); causal with pos0 (decoding rows), not causal. */
+static const shape full_shapes[] = {
+    {7, 7, 2, 1, 13, 3, 0, true},      {13, 13, 4, 2, 8, 5, 0, false},  {33, 40, 4, 2, 16, 7, 7, true},
+    {100, 100, 3, 1, 12, 13, 0, true}, {1, 257, 4, 2, 16, 64, 256, true}, {37, 37, 2, 2, 7, 64, 0, false},
+    {57, 57, 6, 3, 5, 1, 0, true},     {33, 100, 8, 1, 29, 33, 67, true}, {13, 33, 8, 1, 36, 7, 20, true},
+    {7, 257, 8, 2, 36, 13, 0, false},
+};
+
+Test(hylra, full_kernel_matches_c_on_odd_shapes) {
+    vkg_context *ctx = tu_vk_context();
+    char what[64];
+    for (size_t c = 0; c < VKG__COUNTOF(full_shapes); c++) {
+        snprintf(what, sizeof what, "shape %zu", c);
+        check_full(ctx, &full_shapes[c], 1.0f, 0, what);
+        /* peaked rows: most scores far below 2^-24, the K-th often too */
+        snprintf(what, sizeof what, "shape %zu, q std 6", c);
+        check_full(ctx, &full_shapes[c], 6.0f, 0, what);
+    }
+    tu_context_done(ctx);
+}
+
+Test(hylra, full_kernel_ties_go_to_the_smaller_position) {
+    vkg_context *ctx = tu_vk_context();
+    const int64_t periods[] = {1, 3, 7};
+    char what[64];
+    for (size_t c = 0; c < VKG__COUNTOF(full_shapes); c++)
+        for (size_t p = 0; p < VKG__COUNTOF(periods); p++) {
+            snprintf(what, sizeof what, "shape %zu, keys repeat every %lld", c, (long long)periods[p]);
+            check_full(ctx, &full_shapes[c], 1.0f, periods[p], what);
+        }
     tu_context_done(ctx);
 }
 

@@ -232,9 +232,11 @@ vkg_result vkg__attn_softmax_lower(vkg__lower_ctx *lc, const attn_params *p, con
         hd.idx = vkg__lower_state_of(lc, src, vkg__hylra_index_slot(g, src));
         return vkg__emit_hylra_attend(lc, &hd);
     }
+    if (sets) {
+        hd.idx = lc->state[vkg__hylra_index_slot(g, node)];
+        return vkg__emit_hylra_full(lc, &hd);
+    }
     vkg__attn_desc ad = {.q = q, .k = k, .v = v, .o = o, .Tq = T, .Tk = Tk, .H = (uint32_t)d->H, .KV = (uint32_t)d->KV,
                          .Dh = (uint32_t)d->Dh, .pos0 = pos0, .scale = hd.scale, .causal = p->causal};
-    if ((r = vkg__emit_attention(lc, &ad)) || !sets) return r;
-    hd.idx = lc->state[vkg__hylra_index_slot(g, node)];
-    return vkg__emit_hylra_select(lc, &hd);
+    return vkg__emit_attention(lc, &ad);
 }

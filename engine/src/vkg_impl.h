@@ -443,6 +443,9 @@ typedef struct vkg__hylra_desc {
 vkg_result vkg__emit_hylra_select(vkg__lower_ctx *lc, const vkg__hylra_desc *d);
 /* A reuse layer's attention: the exact softmax renormalised over each row's set. */
 vkg_result vkg__emit_hylra_attend(vkg__lower_ctx *lc, const vkg__hylra_desc *d);
+/* A full layer that keeps index sets: its attention output o and its index
+ * sets (one fused kernel when the group's registers fit, else attention then select). */
+vkg_result vkg__emit_hylra_full(vkg__lower_ctx *lc, const vkg__hylra_desc *d);
 /* HyLRA plumbing (ops/attention_softmax.c): node of softmax layer `layer`
  * (policy order; -1: none); the state slot where node keeps its index sets
  * (-1: it keeps none); the C reference top-K of non-negative scores. */

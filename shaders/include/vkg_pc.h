@@ -178,9 +178,17 @@ VKG_PC_STRUCT(vkg_pc_hylra_attend) {
     VKG_F32 scale;
     VKG_U32 q_off, k_off, v_off, o_off, i_off;
 };
+/* hylra_full.comp: one invocation per (query row row0 + r, KV head), r < n_rows:
+ * the group's attention, then its index sets; scratch s: [n_rows * KV, H / KV, Tk] f32. */
+VKG_PC_STRUCT(vkg_pc_hylra_full) {
+    VKG_U32 Tk, H, KV, pos0, top_k, row0, n_rows, i_row0;
+    VKG_F32 scale;
+    VKG_U32 q_off, k_off, v_off, o_off, s_off, i_off;
+};
 #ifndef GL_core_profile
 VKG_PC_CHECK(vkg_pc_hylra_select);
 VKG_PC_CHECK(vkg_pc_hylra_attend);
+VKG_PC_CHECK(vkg_pc_hylra_full);
 #endif
 
 /* >>affine (fold helper edits only this section) */
