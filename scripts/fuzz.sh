@@ -33,7 +33,7 @@ if [[ ! -f $bdir/build.ninja ]]; then
         -Db_sanitize=address,undefined -Db_lundef=false \
         -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
 fi
-if ! ninja -C "$bdir" engine/libvkgraph.a frontend/libvkgraph_frontend.a frontend/vkg >"$bdir/ninja.log" 2>&1; then
+if ! ninja -j"${JOBS:-1}" -C "$bdir" engine/libvkgraph.a frontend/libvkgraph_frontend.a frontend/vkg >"$bdir/ninja.log" 2>&1; then
     tail -5 "$bdir/ninja.log" >&2
     [[ -f $bdir/engine/libvkgraph.a && -f $bdir/frontend/libvkgraph_frontend.a ]] || exit 1
     echo "fuzz.sh: warning: the rebuild failed (tree mid-edit?); using the libraries built before" >&2
@@ -82,7 +82,7 @@ par=()
 ((jobs > 1)) && par=(-jobs="$jobs" -workers="$jobs")   # job logs go to the current directory: build-fuzz
 cd "$bdir"
 "$bdir/fuzz_$target" "$bdir/corpus/$target" -max_total_time="$seconds" -max_len=$max_len \
-    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 "${par[@]}" \
+    -timeout=25 -rss_limit_mb=2048 -malloc_limit_mb=1024 "${par[@]}" \
     -artifact_prefix="$bdir/artifacts/$target/" -print_final_stats=1 2>&1 | tee "$bdir/fuzz_$target.log" | tail -25
 echo "fuzz.sh: artifacts (crashes) in $bdir/artifacts/$target/:"
 ls -la "$bdir/artifacts/$target/"

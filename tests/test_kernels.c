@@ -82,13 +82,14 @@ static int job_buf(job *j, const void *data, size_t bytes)
     cr_assert(n_live < 256);
     live[n_live] = (vkg__vk_buffer){0};
     n_live++;
+    size_t data_bytes = bytes;
     bytes = bytes < 16 ? 16 : bytes;
     cr_assert_eq(vkg__vk_buffer_create(ctx, bytes, VKG__MEM_DEVICE, &j->b[i]), VKG_OK, "%s", vkg_last_error(ctx));
     j->p[i] = &j->b[i];
     live[j->live0 + i] = j->b[i];
 
     if (data) {
-        cr_assert_eq(vkg__vk_upload(ctx, &j->b[i], 0, data, bytes), VKG_OK);
+        cr_assert_eq(vkg__vk_upload(ctx, &j->b[i], 0, data, data_bytes), VKG_OK);
     } else {
         float *s = malloc(bytes);
         for (size_t k = 0; k < bytes / 4; k++) s[k] = SENTINEL;

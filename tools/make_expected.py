@@ -3,7 +3,8 @@
 
 For each graph (default: every graphs/*.yaml) the engine writes its random
 weights (`vkg init-weights GRAPH`, seed and std from the graph's
-`weights: {random}`), the PyTorch reading (vkgraph_torch.py, float64) computes
+`weights: {random}`; a graph whose `weights:` is a file, such as a trained
+model that ships, uses that file), the PyTorch reading (vkgraph_torch.py, float64) computes
 the outputs on the standard inputs of tests/test_graphs.c, and the first
 output is saved as float32 in graphs/expected/<file stem>.npy. Nothing else is
 written there.
@@ -57,6 +58,11 @@ def own_weights(g, out):
 
 def expected_for(graph, vkg, own=False):
     g = vt.load_graph(graph, dtype=torch.float64)
+    if isinstance(g.weights_key, str):     # a graph that ships its weights: use them
+        g.load_safetensors(os.path.join(os.path.dirname(graph), g.weights_key))
+        outs = g.run(vt.standard_inputs(g))
+        name, t = next(iter(outs.items()))
+        return name, t.numpy().astype(np.float32)
     with tempfile.TemporaryDirectory() as d:
         w = os.path.join(d, "w.safetensors")
         if own:

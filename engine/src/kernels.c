@@ -215,13 +215,69 @@ vkg_result vkg__emit_rope(vkg__lower_ctx *lc, const vkg__rope_desc *rd)
     return vkg__dispatch_emit(lc, &d, n);
 }
 
-vkg_result vkg__emit_attention(vkg__lower_ctx *lc, const vkg__attn_desc *ad)
+/* Attention variants (OPS.md 10). ROW: attention.comp, one invocation per
+ * (query row, head). GROUP: attention_group.comp, one invocation per (block of
+ * up to 8 query rows, block of heads sharing a KV head), so each key and value
+ * row is loaded once per block; lavapipe prefill. SPLIT: the same kernel per
+ * chunk of keys writing partial (m, l, acc) to a temp, then
+ * attention_merge.comp (flash-decoding) for few query rows and long caches,
+ * on every device class. */
+#define ATTN_MAX_VEC4 64u       /* attention_group.comp: q and acc registers, vec4s each */
+#define ATTN_MAX_ROWS 8u        /* query rows per grouped invocation */
+#define ATTN_MIN_ITEMS 256u     /* row blocks stay small enough to leave this many invocations */
+#define ATTN_SPLIT_ITEMS 128u   /* split the keys when fewer invocations than this ... */
+#define ATTN_SPLIT_MIN_KEYS 256u /* ... and at least this many keys */
+#define ATTN_SPLIT_CHUNK 64u    /* fewest keys per chunk */
+#define ATTN_SPLIT_TARGET 256u  /* invocations to aim at when splitting */
+
+typedef struct attn_plan {
+    uint32_t hb, rows, n_split, chunk;
+} attn_plan;
+
+/* Heads per invocation: the largest divisor of n_rep whose registers fit. */
+static uint32_t attn_heads_per_item(const vkg__attn_desc *ad)
 {
-    if (ad->KV == 0 || ad->H % ad->KV != 0 || ad->Dh == 0 || ad->Dh > MAX_HEAD_DIM)
-        return vkg__error(lc->ctx, VKG_ERR_INVALID_ARG, "attention: bad sizes (H %u, KV %u, Dh %u; Dh <= %u)",
-                          ad->H, ad->KV, ad->Dh, MAX_HEAD_DIM);
-    vkg_result r = vkg__dispatch_check_u32(lc, (uint64_t)VKG__MAX(ad->Tq, ad->Tk) * ad->H * ad->Dh, "attention");
-    if (r != VKG_OK || ad->Tq == 0 || ad->H == 0) return r;
+    uint32_t rep = ad->H / ad->KV, d4 = (ad->Dh + 3) / 4;
+    for (uint32_t hb = rep; hb > 1; hb--)
+        if (rep % hb == 0 && hb * d4 <= ATTN_MAX_VEC4) return hb;
+    return 1;
+}
+
+/* Rows per invocation: `rows` if given (0: doubling while at least
+ * ATTN_MIN_ITEMS invocations remain), within ATTN_MAX_ROWS and the registers. */
+static attn_plan attn_plan_group(const vkg__attn_desc *ad, uint32_t rows)
+{
+    attn_plan p = {.hb = attn_heads_per_item(ad), .rows = 1, .n_split = 1, .chunk = VKG__MAX(ad->Tk, 1)};
+    uint32_t d4 = (ad->Dh + 3) / 4, heads = ad->H / p.hb;
+    while (p.rows < ATTN_MAX_ROWS && 2 * p.rows * p.hb * d4 <= ATTN_MAX_VEC4
+           && (rows ? 2 * p.rows <= rows : vkg__ceil_div(ad->Tq, 2 * p.rows) * heads >= ATTN_MIN_ITEMS))
+        p.rows *= 2;
+    return p;
+}
+
+/* Keys per chunk: `chunk` if given, else enough chunks for about
+ * ATTN_SPLIT_TARGET invocations, each of at least ATTN_SPLIT_CHUNK keys. */
+static attn_plan attn_plan_split(const vkg__attn_desc *ad, uint32_t chunk)
+{
+    attn_plan p = {.hb = attn_heads_per_item(ad), .rows = 1};
+    uint64_t items = (uint64_t)ad->Tq * (ad->H / p.hb);
+    uint64_t n = VKG__MIN(vkg__ceil_div(ad->Tk, ATTN_SPLIT_CHUNK), vkg__ceil_div(ATTN_SPLIT_TARGET, items));
+    p.chunk = chunk ? chunk : (uint32_t)VKG__MAX(vkg__ceil_div(ad->Tk, VKG__MAX(n, 1)), 1);
+    p.n_split = (uint32_t)VKG__MAX(vkg__ceil_div(ad->Tk, p.chunk), 1);
+    return p;
+}
+
+static vkg__attn_variant attn_choose(const vkg__lower_ctx *lc, const vkg__attn_desc *ad, vkg__attn_variant want)
+{
+    if (want != VKG__ATTN_AUTO) return want;
+    if (ad->Dh > 4 * ATTN_MAX_VEC4) return VKG__ATTN_ROW;
+    uint64_t items = (uint64_t)ad->Tq * (ad->H / attn_heads_per_item(ad));
+    if (items < ATTN_SPLIT_ITEMS && ad->Tk >= ATTN_SPLIT_MIN_KEYS) return VKG__ATTN_SPLIT;
+    return lc->devclass == VKG__DEVCLASS_CPU ? VKG__ATTN_GROUP : VKG__ATTN_ROW;
+}
+
+static vkg_result attn_emit_row(vkg__lower_ctx *lc, const vkg__attn_desc *ad)
+{
     vkg__dispatch d;
     vkg__dispatch_init(lc, &d, VKG_KERNEL_ATTENTION, LS_ATTN);
     uint32_t off[4] = {vkg__dispatch_bind(&d, ad->q, false), vkg__dispatch_bind(&d, ad->k, false), vkg__dispatch_bind(&d, ad->v, false),
@@ -234,6 +290,91 @@ vkg_result vkg__emit_attention(vkg__lower_ctx *lc, const vkg__attn_desc *ad)
                            .q_off = off[0], .k_off = off[1], .v_off = off[2], .o_off = off[3]};
     vkg__dispatch_pc(&d, &pc, sizeof(pc));
     return vkg__dispatch_emit(lc, &d, (uint64_t)ad->Tq * ad->H);
+}
+
+/* attention_group.comp; with p->n_split > 1 into the partials ml (m, l pairs)
+ * and acc (vec4 rows), else into ad->o (bound twice then: ml and acc unused). */
+static vkg_result attn_emit_group(vkg__lower_ctx *lc, const vkg__attn_desc *ad, const attn_plan *p, vkg__bufref ml, vkg__bufref acc)
+{
+    vkg__dispatch d;
+    vkg__dispatch_init(lc, &d, VKG_KERNEL_ATTENTION_GROUP, LS_ATTN);
+    uint32_t off[4] = {vkg__dispatch_bind(&d, ad->q, false), vkg__dispatch_bind(&d, ad->k, false), vkg__dispatch_bind(&d, ad->v, false),
+                       vkg__dispatch_bind(&d, p->n_split > 1 ? ad->q : ad->o, p->n_split == 1)};
+    bool v4 = vkg__dispatch_vec4(ad->Dh, off, 4);
+    vkg_pc_attention_group pc = {.Tq = ad->Tq, .Tk = ad->Tk, .H = ad->H, .KV = ad->KV, .pos0 = ad->pos0,
+                                 .scale = (float)((double)ad->scale * 1.4426950408889634), .q_off = off[0], .k_off = off[1],
+                                 .v_off = off[2], .o_off = off[3], .n_split = p->n_split, .chunk = p->chunk};
+    vkg__dispatch_spec(&d, 1, ad->Dh);
+    vkg__dispatch_spec(&d, 2, v4);
+    vkg__dispatch_spec(&d, 3, ad->causal);
+    vkg__dispatch_spec(&d, 4, p->hb);
+    vkg__dispatch_spec(&d, 5, p->rows);
+    vkg__dispatch_spec(&d, 6, p->n_split > 1);
+    bool split = p->n_split > 1;
+    pc.ml_off = vkg__dispatch_bind(&d, split ? ml : ad->q, split);
+    pc.a_off = vkg__dispatch_bind(&d, split ? acc : ad->q, split) / 4;
+    vkg__dispatch_pc(&d, &pc, sizeof(pc));
+    uint64_t items = vkg__ceil_div(ad->Tq, p->rows) * (ad->H / p->hb) * p->n_split;
+    return vkg__dispatch_emit(lc, &d, items);
+}
+
+static vkg_result attn_emit_merge(vkg__lower_ctx *lc, const vkg__attn_desc *ad, const attn_plan *p, vkg__bufref ml, vkg__bufref acc)
+{
+    vkg__dispatch d;
+    vkg__dispatch_init(lc, &d, VKG_KERNEL_ATTENTION_MERGE, LS_ELEM);
+    vkg_pc_attention_merge pc = {.Tq = ad->Tq, .H = ad->H, .n_split = p->n_split};
+    pc.ml_off = vkg__dispatch_bind(&d, ml, false);
+    pc.a_off = vkg__dispatch_bind(&d, acc, false) / 4;
+    uint32_t off[1] = {vkg__dispatch_bind(&d, ad->o, true)};
+    bool v4 = vkg__dispatch_vec4(ad->Dh, off, 1);
+    pc.o_off = off[0];
+    vkg__dispatch_spec(&d, 1, ad->Dh);
+    vkg__dispatch_spec(&d, 2, v4);
+    vkg__dispatch_pc(&d, &pc, sizeof(pc));
+    return vkg__dispatch_emit(lc, &d, (uint64_t)ad->Tq * ad->H * ((ad->Dh + 3) / 4));
+}
+
+/* Partials in one temp: acc rows (vec4s) first, then the (m, l) pairs, each
+ * part starting at a multiple of VKG__BIND_ALIGN (element offsets 0). */
+static vkg_result attn_emit_split(vkg__lower_ctx *lc, const vkg__attn_desc *ad, const attn_plan *p)
+{
+    uint64_t n_part = (uint64_t)ad->Tq * ad->H * p->n_split;
+    uint64_t acc_bytes = n_part * ((ad->Dh + 3) / 4) * 16, acc_span = vkg__ceil_div(acc_bytes, VKG__BIND_ALIGN) * VKG__BIND_ALIGN;
+    vkg_result r = vkg__dispatch_check_u32(lc, acc_bytes / 4, "attention partials");
+    if (r != VKG_OK) return r;
+    vkg__bufref tmp = vkg__lower_temp(lc, acc_span + n_part * 8);
+    vkg__bufref acc = vkg__bufref_sub(tmp, 0, acc_bytes), ml = vkg__bufref_sub(tmp, acc_span, n_part * 8);
+    if ((r = attn_emit_group(lc, ad, p, ml, acc))) return r;
+    return attn_emit_merge(lc, ad, p, ml, acc);
+}
+
+vkg_result vkg__emit_attention_variant(vkg__lower_ctx *lc, const vkg__attn_desc *ad, vkg__attn_variant variant, uint32_t param)
+{
+    if (ad->KV == 0 || ad->H % ad->KV != 0 || ad->Dh == 0 || ad->Dh > MAX_HEAD_DIM || (unsigned)variant >= VKG__ATTN_VARIANT_COUNT)
+        return vkg__error(lc->ctx, VKG_ERR_INVALID_ARG, "attention: bad sizes (H %u, KV %u, Dh %u; Dh <= %u) or variant %d",
+                          ad->H, ad->KV, ad->Dh, MAX_HEAD_DIM, (int)variant);
+    vkg_result r = vkg__dispatch_check_u32(lc, (uint64_t)VKG__MAX(ad->Tq, ad->Tk) * ad->H * ad->Dh, "attention");
+    if (r != VKG_OK || ad->Tq == 0 || ad->H == 0) return r;
+    vkg__attn_variant v = attn_choose(lc, ad, variant);
+    if (v != VKG__ATTN_ROW && ad->Dh > 4 * ATTN_MAX_VEC4)
+        return vkg__error(lc->ctx, VKG_ERR_UNSUPPORTED, "attention: grouped kernels need Dh <= %u (Dh %u)", 4 * ATTN_MAX_VEC4, ad->Dh);
+    switch (v) {
+    case VKG__ATTN_GROUP: {
+        attn_plan p = attn_plan_group(ad, param);
+        return attn_emit_group(lc, ad, &p, (vkg__bufref){0}, (vkg__bufref){0});
+    }
+    case VKG__ATTN_SPLIT: {
+        attn_plan p = attn_plan_split(ad, param);
+        if (p.n_split > 1) return attn_emit_split(lc, ad, &p);
+        return attn_emit_group(lc, ad, &p, (vkg__bufref){0}, (vkg__bufref){0});
+    }
+    default: return attn_emit_row(lc, ad);
+    }
+}
+
+vkg_result vkg__emit_attention(vkg__lower_ctx *lc, const vkg__attn_desc *ad)
+{
+    return vkg__emit_attention_variant(lc, ad, VKG__ATTN_AUTO, 0);
 }
 
 vkg_result vkg__emit_pool(vkg__lower_ctx *lc, vkg__bufref x, vkg__bufref y, uint32_t T, uint32_t C, vkg__pool_kind kind)

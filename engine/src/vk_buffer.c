@@ -24,19 +24,18 @@
 #define STAGING_CHUNK (64ull << 20)   /* staging buffers never exceed this */
 
 // >>lock
-static pthread_mutex_t vk_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
-void vkg__vk_lock(void) { pthread_mutex_lock(&vk_mutex); }
-void vkg__vk_unlock(void) { pthread_mutex_unlock(&vk_mutex); }
+void vkg__vk_lock(vkg_context *ctx) { pthread_mutex_lock(&vkg__vk_priv(ctx)->lock); }
+void vkg__vk_unlock(vkg_context *ctx) { pthread_mutex_unlock(&vkg__vk_priv(ctx)->lock); }
 
 // >>fences and one-shot command buffers
 vkg_result vkg__vk_wait_fence(vkg_context *ctx, VkFence fence, const char *what) {
-    VkResult res = vkWaitForFences(ctx->vk->device, 1, &fence, VK_TRUE, VKG__VK_FENCE_TIMEOUT_NS);
+    VkResult res = vkWaitForFences(ctx->vk->device, 1, &fence, VK_TRUE, vkg__vk_priv(ctx)->fence_timeout_ns);
     if (res == VK_TIMEOUT) {
         /* A hang: treat the device as lost rather than wait forever. */
         ctx->vk->lost = true;
         return vkg__error(ctx, VKG_ERR_DEVICE_LOST, "%s: the GPU did not finish within %llu s (VK_TIMEOUT); device considered lost",
-                          what, VKG__VK_FENCE_TIMEOUT_NS / 1000000000ull);
+                          what, (unsigned long long)(vkg__vk_priv(ctx)->fence_timeout_ns / 1000000000ull));
     }
     return vkg__vk_check(ctx, res, what);
 }
@@ -49,10 +48,10 @@ vkg_result vkg__vk_oneshot_begin(vkg_context *ctx, VkCommandBuffer *out) {
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
         .commandBufferCount = 1,
     };
-    vkg__vk_lock();   /* held while recording; vkg__vk_oneshot_end releases it */
+    vkg__vk_lock(ctx);   /* held while recording; vkg__vk_oneshot_end releases it */
     vkg_result r = vkg__vk_check(ctx, vkAllocateCommandBuffers(vk->device, &ai, out), "vkAllocateCommandBuffers");
     if (r != VKG_OK) {
-        vkg__vk_unlock();
+        vkg__vk_unlock(ctx);
         return r;
     }
     VkCommandBufferBeginInfo bi = {
@@ -62,7 +61,7 @@ vkg_result vkg__vk_oneshot_begin(vkg_context *ctx, VkCommandBuffer *out) {
     r = vkg__vk_check(ctx, vkBeginCommandBuffer(*out, &bi), "vkBeginCommandBuffer");
     if (r != VKG_OK) {
         vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, out);
-        vkg__vk_unlock();
+        vkg__vk_unlock(ctx);
     }
     return r;
 }
@@ -81,14 +80,14 @@ vkg_result vkg__vk_oneshot_end(vkg_context *ctx, VkCommandBuffer cmd) {
         r = vkg__vk_check(ctx, vkQueueSubmit(vk->queue, 1, &si, fence), "vkQueueSubmit");
         submitted = r == VKG_OK;
     }
-    vkg__vk_unlock();   /* taken by vkg__vk_oneshot_begin */
+    vkg__vk_unlock(ctx);   /* taken by vkg__vk_oneshot_begin */
     if (submitted) r = vkg__vk_wait_fence(ctx, fence, "vkWaitForFences (transfer)");
     if (fence) vkDestroyFence(vk->device, fence, NULL);
     /* After a timeout the buffer may still run: leak it rather than free it in use. */
     if (!vk->lost) {
-        vkg__vk_lock();
+        vkg__vk_lock(ctx);
         vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &cmd);
-        vkg__vk_unlock();
+        vkg__vk_unlock(ctx);
     }
     return r;
 }
@@ -215,9 +214,9 @@ vkg_result vkg__vk_buffer_create(vkg_context *ctx, uint64_t size, vkg__mem_kind 
     memset(out, 0, sizeof *out);
     if (!ctx->vk) return vkg__error(ctx, VKG_ERR_INVALID_ARG, "no Vulkan device in this context");
     if (vkg__vk_is_lost(ctx)) return VKG_ERR_DEVICE_LOST;
-    vkg__vk_lock();   /* the budget check and the count are one step */
+    vkg__vk_lock(ctx);   /* the budget check and the count are one step */
     vkg_result r = buffer_create(ctx, size, kind, true, out);
-    vkg__vk_unlock();
+    vkg__vk_unlock(ctx);
     return r;
 }
 
@@ -231,9 +230,9 @@ static void buffer_free(vkg_context *ctx, vkg__vk_buffer *b, bool counted) {
 }
 
 void vkg__vk_buffer_destroy(vkg_context *ctx, vkg__vk_buffer *b) {
-    vkg__vk_lock();
+    vkg__vk_lock(ctx);
     buffer_free(ctx, b, true);
-    vkg__vk_unlock();
+    vkg__vk_unlock(ctx);
 }
 
 // >>transfers

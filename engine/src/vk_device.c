@@ -604,6 +604,15 @@ vkg_result vkg__vk_device_create(vkg_context *ctx) {
     vkg__vk_device_priv *pv = vkg__calloc(ctx, 1, sizeof *pv);
     if (!pv) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory creating the device");
     ctx->vk = &pv->pub;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pv->has_lock = pthread_mutex_init(&pv->lock, &attr) == 0;
+    pthread_mutexattr_destroy(&attr);
+    if (!pv->has_lock) return vkg__error(ctx, VKG_ERR_OUT_OF_MEMORY, "could not create the device lock");
+    const char *timeout = getenv("VKG_FENCE_TIMEOUT_S");
+    long long seconds = timeout ? atoll(timeout) : 0;
+    pv->fence_timeout_ns = seconds > 0 ? (uint64_t)seconds * 1000000000ull : VKG__VK_FENCE_TIMEOUT_NS;
     vkg__vk_device *vk = ctx->vk;
     /* On failure the caller runs vkg__vk_device_destroy, which undoes the
      * part built so far. */
@@ -671,6 +680,7 @@ void vkg__vk_device_destroy(vkg_context *ctx) {
         vkDestroyInstance(vk->instance, NULL);
     }
     vkg__free(ctx, vk->pipeline_cache_path);
+    if (vkg__vk_priv(ctx)->has_lock) pthread_mutex_destroy(&vkg__vk_priv(ctx)->lock);
     vkg__free(ctx, vkg__vk_priv(ctx));
     ctx->vk = NULL;
 }

@@ -10,6 +10,8 @@
 
 #include "vkg_impl.h"
 
+#include <pthread.h>
+
 /* ctx->vk points at the `pub` member of this struct (it comes first, so the
  * pointer is the same); vk_device.c allocates it. */
 typedef struct vkg__vk_device_priv {
@@ -20,6 +22,9 @@ typedef struct vkg__vk_device_priv {
     bool subgroup_basic, subgroup_broadcast;  /* broadcast comes with ballot */
     bool validation;                /* the validation layer is on */
     uint32_t max_groups[3];         /* maxComputeWorkGroupCount */
+    pthread_mutex_t lock;           /* recursive: see vkg__vk_lock */
+    bool has_lock;
+    uint64_t fence_timeout_ns;      /* VKG_FENCE_TIMEOUT_S overrides the default (slow sanitizer builds) */
 } vkg__vk_device_priv;
 
 static inline vkg__vk_device_priv *vkg__vk_priv(vkg_context *ctx) {
@@ -56,13 +61,13 @@ vkg_result vkg__vk_oneshot_begin(vkg_context *ctx, VkCommandBuffer *out);
 /* Ends, submits, waits (with a timeout) and frees the command buffer. */
 vkg_result vkg__vk_oneshot_end(vkg_context *ctx, VkCommandBuffer cmd);
 
-/* Fence wait used everywhere: 60 s, then VKG_ERR_DEVICE_LOST. */
+/* Fence wait used everywhere: 60 s (or $VKG_FENCE_TIMEOUT_S), then VKG_ERR_DEVICE_LOST. */
 #define VKG__VK_FENCE_TIMEOUT_NS (60ull * 1000 * 1000 * 1000)
 vkg_result vkg__vk_wait_fence(vkg_context *ctx, VkFence fence, const char *what);
 
-/* vk_buffer.c: the runtime lock (recursive, process-wide) around host calls
- * on the shared queue, command pool, pipeline cache and memory budget. */
-void vkg__vk_lock(void);
-void vkg__vk_unlock(void);
+/* vk_buffer.c: the device's lock (recursive, one per context) around host
+ * calls on the shared queue, command pool, pipeline cache and memory budget. */
+void vkg__vk_lock(vkg_context *ctx);
+void vkg__vk_unlock(vkg_context *ctx);
 
 #endif /* VKG_VK_INTERNAL_H */

@@ -165,9 +165,9 @@ static vkg_result program_create(vkg_context *ctx, const vkg__vk_dispatch *d, in
 
 /* Pipeline cache, command pool and recording are shared by the context's sessions: under the runtime lock. */
 vkg_result vkg__vk_program_create(vkg_context *ctx, const vkg__vk_dispatch *d, int n, vkg__vk_program **out) {
-    vkg__vk_lock();
+    vkg__vk_lock(ctx);
     vkg_result r = program_create(ctx, d, n, out);
-    vkg__vk_unlock();
+    vkg__vk_unlock(ctx);
     return r;
 }
 
@@ -296,9 +296,9 @@ vkg_result vkg__vk_program_run(vkg_context *ctx, vkg__vk_program *p) {
     vkg_result r = vkg__vk_check(ctx, vkResetFences(vk->device, 1, &p->fence), "vkResetFences");
     if (r != VKG_OK) return r;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &p->cmd};
-    vkg__vk_lock();   /* the queue is shared by every session of the device */
+    vkg__vk_lock(ctx);   /* the queue is shared by every session of the device */
     r = vkg__vk_check(ctx, vkQueueSubmit(vk->queue, 1, &si, p->fence), "vkQueueSubmit");
-    vkg__vk_unlock();
+    vkg__vk_unlock(ctx);
     if (r != VKG_OK) return r;
     if ((r = vkg__vk_wait_fence(ctx, p->fence, "vkWaitForFences (program)")) != VKG_OK) return r;
     if (p->qpool) {
@@ -336,9 +336,9 @@ void vkg__vk_program_destroy(vkg_context *ctx, vkg__vk_program *p) {
         /* A program is destroyed only when not running (runs wait); a lost
          * device may still hold it, so leak the command buffer then. */
         if (p->cmd && !vk->lost) {
-            vkg__vk_lock();
+            vkg__vk_lock(ctx);
             vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &p->cmd);
-            vkg__vk_unlock();
+            vkg__vk_unlock(ctx);
         }
         if (p->fence) vkDestroyFence(vk->device, p->fence, NULL);
         if (p->qpool) vkDestroyQueryPool(vk->device, p->qpool, NULL);

@@ -407,6 +407,15 @@ typedef struct vkg__attn_desc {
     bool causal;
 } vkg__attn_desc;
 vkg_result vkg__emit_attention(vkg__lower_ctx *lc, const vkg__attn_desc *d);
+/* The same with the kernel variant forced (tests, benches; kernels.c says
+ * what each is): AUTO is vkg__emit_attention's choice. `param` (0: automatic)
+ * is GROUP's query rows per invocation (clamped to what the registers hold)
+ * or SPLIT's keys per chunk. GROUP and SPLIT need Dh <= 256, else
+ * VKG_ERR_UNSUPPORTED. */
+typedef enum vkg__attn_variant {
+    VKG__ATTN_AUTO, VKG__ATTN_ROW, VKG__ATTN_GROUP, VKG__ATTN_SPLIT, VKG__ATTN_VARIANT_COUNT
+} vkg__attn_variant;
+vkg_result vkg__emit_attention_variant(vkg__lower_ctx *lc, const vkg__attn_desc *d, vkg__attn_variant variant, uint32_t param);
 
 typedef enum vkg__pool_kind { VKG__POOL_MEAN, VKG__POOL_FIRST, VKG__POOL_KIND_COUNT } vkg__pool_kind;
 vkg_result vkg__emit_pool(vkg__lower_ctx *lc, vkg__bufref x, vkg__bufref y, uint32_t T, uint32_t C, vkg__pool_kind kind);

@@ -269,4 +269,28 @@ VKG_PC_CHECK(vkg_pc_linattn);
 VKG_PC_CHECK(vkg_pc_sla_dwc);
 #endif
 
+/* >>attention variants (attnperf; engine/src/kernels.c vkg__emit_attention) */
+/* attention_group.comp: one invocation per (block of rows, block of heads of
+ * one KV head, key chunk); scale includes log2(e). Keys of chunk s:
+ * [s chunk, (s+1) chunk); n_split 1 writes o, more write partials (ml: (m, l)
+ * pairs; a: vec4 acc rows) for attention_merge.comp. Offsets in elements
+ * (q, k, v, o in vec4s with spec 2; a always in vec4s). */
+VKG_PC_STRUCT(vkg_pc_attention_group) {
+    VKG_U32 Tq, Tk, H, KV, pos0;
+    VKG_F32 scale;
+    VKG_U32 q_off, k_off, v_off, o_off;
+    VKG_U32 n_split, chunk, ml_off, a_off;
+};
+
+/* attention_merge.comp: one invocation per (row, head, vec4 of the head). */
+VKG_PC_STRUCT(vkg_pc_attention_merge) {
+    VKG_U32 Tq, H, n_split;
+    VKG_U32 ml_off, a_off, o_off;
+};
+
+#ifndef GL_core_profile
+VKG_PC_CHECK(vkg_pc_attention_group);
+VKG_PC_CHECK(vkg_pc_attention_merge);
+#endif
+
 #endif
