@@ -104,9 +104,9 @@ static int32_t sample(sampler *s, const float *row)
         s->c[i] = (cand){.z = (double)row[i] / s->opt.temperature, .id = (int32_t)i};
     qsort(s->c, (size_t)s->n, sizeof *s->c, cmp_cand);
     int64_t k = s->opt.top_k > 0 && s->opt.top_k < s->n ? s->opt.top_k : s->n;
-    double sum = 0;
+    double sum = 0, top = s->c[0].z;   /* kept: c[0].z is overwritten first */
     for (int64_t i = 0; i < k; i++) {   /* z becomes the unnormalized probability */
-        s->c[i].z = exp(s->c[i].z - s->c[0].z);
+        s->c[i].z = exp(s->c[i].z - top);
         sum += s->c[i].z;
     }
     /* nucleus: the smallest prefix whose probability reaches top_p */

@@ -60,27 +60,33 @@ vec4 load_v(uint base, uint c) {
 
 vec4 qr[NP * D4], acc[NP * D4];
 float m[NP], l[NP];
-uint kend[ROWS];                    // per row: one past its last key in this chunk
 
-// One key j for every pair; `masked`: pairs whose row ends at or before j skip it.
-void attend_key(uint j, uint g, uint row, bool masked) {
+// Scores of key j for every pair into s[].
+void scores(uint j, uint g, uint row, out float s[NP]) {
     uint kb = pc.k_off + (j * pc.KV + g) * row;
-    vec4 sv[NP];
-    for (uint i = 0u; i < NP; i++) sv[i] = vec4(0.0);
-    for (uint c = 0u; c < D4; c++) {
-        vec4 kc = load_k(kb, c);
-        for (uint i = 0u; i < NP; i++) sv[i] += qr[i * D4 + c] * kc;
-    }
-    float p[NP];
+    vec4 kr[D4];
+    for (uint c = 0u; c < D4; c++) kr[c] = load_k(kb, c);
     for (uint i = 0u; i < NP; i++) {
-        float s = (sv[i].x + sv[i].y) + (sv[i].z + sv[i].w);
-        bool on = !masked || j < kend[i / HB];
-        float mn = on ? max(m[i], s) : m[i];
-        float a = exp2(m[i] - mn);
-        l[i] *= a;
-        for (uint c = 0u; c < D4; c++) acc[i * D4 + c] *= a;
-        m[i] = mn;
-        p[i] = on ? exp2(s - m[i]) : 0.0;
+        vec4 sv = vec4(0.0);
+        for (uint c = 0u; c < D4; c++) sv += qr[i * D4 + c] * kr[c];
+        s[i] = (sv.x + sv.y) + (sv.z + sv.w);
+    }
+}
+
+// One key j for every pair; `masked` (causal): pairs of rows t0 + r with
+// pos0 + t0 + r < j skip it.
+void attend_key(uint j, uint g, uint row, uint t0, bool masked) {
+    float s[NP], p[NP];
+    scores(j, g, row, s);
+    for (uint i = 0u; i < NP; i++) {
+        bool on = !masked || j <= pc.pos0 + t0 + i / HB;
+        if (on && s[i] > m[i]) {
+            float a = exp2(m[i] - s[i]);
+            l[i] *= a;
+            for (uint c = 0u; c < D4; c++) acc[i * D4 + c] *= a;
+            m[i] = s[i];
+        }
+        p[i] = on ? exp2(s[i] - m[i]) : 0.0;
         l[i] += p[i];
     }
     uint vb = pc.v_off + (j * pc.KV + g) * row;
@@ -118,18 +124,10 @@ void main() {
     uint h0 = hb * HB, g = h0 / (pc.H / pc.KV);
     uint row = VEC4 ? D4 : D;
     uint j0 = s * pc.chunk, j1 = min(pc.Tk, j0 + pc.chunk);
-    uint lo = j1, hi = j0;          // the rows' ends (in [j0, j1]) lie in [lo, hi]
-    for (uint r = 0u; r < ROWS; r++) {
-        uint t = t0 + r;
-        uint e = t >= pc.Tq ? j0 : (CAUSAL ? min(j1, pc.pos0 + t + 1u) : j1);
-        kend[r] = max(e, j0);
-        if (t < pc.Tq) {            // rows past the end (last block) only skip keys
-            lo = min(lo, kend[r]);
-            hi = max(hi, kend[r]);
-        }
+    for (uint r = 0u; r < ROWS; r++)
         for (uint h = 0u; h < HB; h++) {
             uint i = r * HB + h;
-            uint qb = pc.q_off + (min(t, pc.Tq - 1u) * pc.H + h0 + h) * row;
+            uint qb = pc.q_off + (min(t0 + r, pc.Tq - 1u) * pc.H + h0 + h) * row;
             for (uint c = 0u; c < D4; c++) {
                 qr[i * D4 + c] = load_q(qb, c) * pc.scale;
                 acc[i * D4 + c] = vec4(0.0);
@@ -137,8 +135,16 @@ void main() {
             m[i] = -1e30;
             l[i] = 0.0;
         }
+    // Keys [j0, lo) are visible to every row of the block, [lo, hi) to some
+    // (causal: row t sees j <= pos0 + t); rows past Tq are never stored.
+    uint lo = j1, hi = j1;
+    if (CAUSAL) {
+        uint t1 = min(t0 + ROWS, pc.Tq) - 1u;
+        lo = clamp(pc.pos0 + t0 + 1u, j0, j1);
+        hi = clamp(pc.pos0 + t1 + 1u, j0, j1);
     }
-    for (uint j = j0; j < hi; j++) attend_key(j, g, row, true);
+    for (uint j = j0; j < lo; j++) attend_key(j, g, row, t0, false);
+    for (uint j = lo; j < hi; j++) attend_key(j, g, row, t0, true);
     for (uint r = 0u; r < ROWS && t0 + r < pc.Tq; r++)
         for (uint h = 0u; h < HB; h++) store(t0 + r, h0 + h, s, r * HB + h, row);
 }

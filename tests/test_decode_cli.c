@@ -329,6 +329,11 @@ Test(decode_cli, generate_seeded_sampling_is_reproducible) {
     expect_bytes(VKG("generate", g, "--weights", w, "--prompt", "Once", "--max-tokens", "12", "--top-p", "1e-9",
                      "--seed", "4"),
                  greedy.out, greedy.n_out, "top-p 1e-9");
+    /* A temperature near 0 with many candidates left puts all the mass on the
+     * argmax: the probabilities must be taken relative to the top logit. */
+    expect_bytes(VKG("generate", g, "--weights", w, "--prompt", "Once", "--max-tokens", "12", "--temperature", "0.001",
+                     "--top-k", "40", "--seed", "5"),
+                 greedy.out, greedy.n_out, "temperature 0.001");
     free_result(&a);
     free_result(&greedy);
 }

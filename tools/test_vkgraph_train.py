@@ -29,7 +29,6 @@ GRAPHS = [
     ("graphs/llama-tiny.yaml", {"D": 16, "H": 4, "KV": 2, "F": 24, "L": 1}),
     ("graphs/gpt2-tiny.yaml", None),
     ("graphs/canon-lm.yaml", {"D": 24, "H": 3, "F": 20, "P": 1}),
-    ("tools/models/canon-lm.yaml", {"D": 24, "H": 3, "F": 20, "P": 1}),
 ]
 failures = []
 
@@ -158,13 +157,17 @@ def test_schedule():
     ok = ok and all(lrs[i + 1] <= lrs[i] + 1e-12 for i in range(10, 99)) and abs(lrs[-1] - (0.1 + 0.9 * 0.5 * (
         1 + math.cos(math.pi * 89 / 90)))) < 1e-12
     check(ok, "schedule: linear warmup, then cosine down to min-lr-frac")
+    # time-based: progress 0.5 of a 10%-warmup run is 4/9 of the way down the cosine; done at 1
+    half = train_lm.lr_at(50, 100, 1.0, 10, 0.1, train_lm.progress(20, 100, 30.0, 1.0))
+    ok = abs(train_lm.progress(20, 100, 30.0, 1.0) - 0.5) < 1e-12 and abs(train_lm.progress(60, 100, 0.0, None) - 0.6) < 1e-12
+    ok = ok and abs(half - (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 4 / 9)))) < 1e-12
+    ok = ok and abs(train_lm.lr_at(50, 100, 1.0, 10, 0.1, 1.0) - 0.1) < 1e-12
+    check(ok, "schedule: with a time limit the cosine follows the larger of step and time fractions")
 
 
 def test_training_learns():
     """A tiny model on a repeated sentence: the loss falls well below uniform (8 bits)."""
-    path = os.path.join(ROOT, "tools/models/canon-lm.yaml")
-    if not os.path.exists(path):
-        path = os.path.join(ROOT, "graphs/canon-lm.yaml")
+    path = os.path.join(ROOT, "graphs/canon-lm.yaml")
     torch.manual_seed(0)
     g = vtt.load_trainable(path, {"D": 24, "H": 3, "F": 32, "P": 1})
     vtt.init_weights(g, seed=0)
