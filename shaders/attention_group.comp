@@ -5,10 +5,13 @@
 // KV head g, key chunk s). Each k_j and v_j is loaded once for the
 // invocation's ROWS * HB (row, head) pairs, whose q and acc live in registers.
 // Online softmax in base 2 with the scale times log2(e) folded into q:
-//   s = q'.k_j;  if s > m: (l, acc) *= 2^(m - s), m = s   (rescale only when
-//   the running maximum grows);  p = 2^(s - m), l += p, acc += p v_j.
-// Causal (spec 3): query t sees keys j <= pos0 + t. Rows of a block end at
-// different keys: keys below every row's end run unmasked, the rest masked.
+//   s = q'.k_j, m' = max(m, s), a = 2^(m - m'), p = 2^(s - m'),
+//   l = a l + p, acc = a acc + p v_j, m = m'
+// (branch-free: rescaling only when the maximum grows measured 2x slower).
+// Causal (spec 3): query t sees keys j <= pos0 + t; the block runs to its
+// last row's end and the other rows take p = 0, a = 1 for keys past theirs.
+// Every loop but the key loop is [[unroll]]: llvmpipe stops a loop nest after
+// 65535 iterations in all, so rolled inner loops cut long rows short.
 // Without SPLIT (n_split 1): o = acc / l (0 when no key is visible).
 // With SPLIT (spec 6): chunk s covers keys [s chunk, (s+1) chunk) and writes
 // its partial (m, l) to ml[2 i], ml[2 i + 1] and acc (unnormalised, D4 vec4s,
@@ -16,6 +19,7 @@
 // attention_merge.comp combines them.
 // q, o: [Tq, H*Dh]; k, v: [Tk, KV*Dh]. Spec 1: Dh; 2: vec4 loads (Dh % 4 == 0,
 // offsets in vec4s); 3: causal; 4: HB (divides H / KV); 5: ROWS; 6: SPLIT.
+#extension GL_EXT_control_flow_attributes : require
 #include "vkg_pc.h"
 #include "index.glsl"
 layout(local_size_x_id = 0) in;
@@ -42,19 +46,19 @@ layout(push_constant) uniform PC { vkg_pc_attention_group pc; };
 vec4 load_q(uint base, uint c) {
     if (VEC4) return q4[base + c];
     vec4 r = vec4(0.0);
-    for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) r[e] = q[base + 4u * c + e];
+    [[unroll]] for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) r[e] = q[base + 4u * c + e];
     return r;
 }
 vec4 load_k(uint base, uint c) {
     if (VEC4) return k4[base + c];
     vec4 r = vec4(0.0);
-    for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) r[e] = k[base + 4u * c + e];
+    [[unroll]] for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) r[e] = k[base + 4u * c + e];
     return r;
 }
 vec4 load_v(uint base, uint c) {
     if (VEC4) return v4[base + c];
     vec4 r = vec4(0.0);
-    for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) r[e] = v[base + 4u * c + e];
+    [[unroll]] for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) r[e] = v[base + 4u * c + e];
     return r;
 }
 
@@ -64,35 +68,31 @@ float m[NP], l[NP];
 // Scores of key j for every pair into s[].
 void scores(uint j, uint g, uint row, out float s[NP]) {
     uint kb = pc.k_off + (j * pc.KV + g) * row;
-    vec4 kr[D4];
-    for (uint c = 0u; c < D4; c++) kr[c] = load_k(kb, c);
-    for (uint i = 0u; i < NP; i++) {
-        vec4 sv = vec4(0.0);
-        for (uint c = 0u; c < D4; c++) sv += qr[i * D4 + c] * kr[c];
-        s[i] = (sv.x + sv.y) + (sv.z + sv.w);
+    vec4 sv[NP];
+    [[unroll]] for (uint i = 0u; i < NP; i++) sv[i] = vec4(0.0);
+    [[unroll]] for (uint c = 0u; c < D4; c++) {
+        vec4 kc = load_k(kb, c);
+        [[unroll]] for (uint i = 0u; i < NP; i++) sv[i] += qr[i * D4 + c] * kc;
     }
+    [[unroll]] for (uint i = 0u; i < NP; i++) s[i] = (sv[i].x + sv[i].y) + (sv[i].z + sv[i].w);
 }
 
-// One key j for every pair; `masked` (causal): pairs of rows t0 + r with
-// pos0 + t0 + r < j skip it.
-void attend_key(uint j, uint g, uint row, uint t0, bool masked) {
-    float s[NP], p[NP];
+// One key j for every pair; pair i (row r = i / HB) takes it when j <= end[r].
+void attend_key(uint j, uint g, uint row, uint end[ROWS]) {
+    float s[NP], p[NP], al[NP];
     scores(j, g, row, s);
-    for (uint i = 0u; i < NP; i++) {
-        bool on = !masked || j <= pc.pos0 + t0 + i / HB;
-        if (on && s[i] > m[i]) {
-            float a = exp2(m[i] - s[i]);
-            l[i] *= a;
-            for (uint c = 0u; c < D4; c++) acc[i * D4 + c] *= a;
-            m[i] = s[i];
-        }
-        p[i] = on ? exp2(s[i] - m[i]) : 0.0;
-        l[i] += p[i];
+    [[unroll]] for (uint i = 0u; i < NP; i++) {
+        bool on = j <= end[i / HB];
+        float mn = max(m[i], on ? s[i] : -1e30);
+        al[i] = exp2(m[i] - mn);
+        p[i] = on ? exp2(s[i] - mn) : 0.0;
+        l[i] = l[i] * al[i] + p[i];
+        m[i] = mn;
     }
     uint vb = pc.v_off + (j * pc.KV + g) * row;
-    for (uint c = 0u; c < D4; c++) {
+    [[unroll]] for (uint c = 0u; c < D4; c++) {
         vec4 vc = load_v(vb, c);
-        for (uint i = 0u; i < NP; i++) acc[i * D4 + c] += p[i] * vc;
+        [[unroll]] for (uint i = 0u; i < NP; i++) acc[i * D4 + c] = acc[i * D4 + c] * al[i] + p[i] * vc;
     }
 }
 
@@ -101,17 +101,17 @@ void store(uint t, uint h, uint s, uint i, uint row) {
         uint pi = (t * pc.H + h) * pc.n_split + s;
         ml[pc.ml_off + 2u * pi] = m[i];
         ml[pc.ml_off + 2u * pi + 1u] = l[i];
-        for (uint c = 0u; c < D4; c++) acc4[pc.a_off + pi * D4 + c] = acc[i * D4 + c];
+        [[unroll]] for (uint c = 0u; c < D4; c++) acc4[pc.a_off + pi * D4 + c] = acc[i * D4 + c];
         return;
     }
     float inv = l[i] > 0.0 ? 1.0 / l[i] : 0.0;
     uint ob = pc.o_off + (t * pc.H + h) * row;
-    for (uint c = 0u; c < D4; c++) {
+    [[unroll]] for (uint c = 0u; c < D4; c++) {
         vec4 x = acc[i * D4 + c] * inv;
         if (VEC4) {
             o4[ob + c] = x;
         } else {
-            for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) o[ob + 4u * c + e] = x[e];
+            [[unroll]] for (uint e = 0u; e < 4u; e++) if (4u * c + e < D) o[ob + 4u * c + e] = x[e];
         }
     }
 }
@@ -124,27 +124,23 @@ void main() {
     uint h0 = hb * HB, g = h0 / (pc.H / pc.KV);
     uint row = VEC4 ? D4 : D;
     uint j0 = s * pc.chunk, j1 = min(pc.Tk, j0 + pc.chunk);
-    for (uint r = 0u; r < ROWS; r++)
-        for (uint h = 0u; h < HB; h++) {
+    [[unroll]] for (uint r = 0u; r < ROWS; r++)
+        [[unroll]] for (uint h = 0u; h < HB; h++) {
             uint i = r * HB + h;
             uint qb = pc.q_off + (min(t0 + r, pc.Tq - 1u) * pc.H + h0 + h) * row;
-            for (uint c = 0u; c < D4; c++) {
+            [[unroll]] for (uint c = 0u; c < D4; c++) {
                 qr[i * D4 + c] = load_q(qb, c) * pc.scale;
                 acc[i * D4 + c] = vec4(0.0);
             }
             m[i] = -1e30;
             l[i] = 0.0;
         }
-    // Keys [j0, lo) are visible to every row of the block, [lo, hi) to some
-    // (causal: row t sees j <= pos0 + t); rows past Tq are never stored.
-    uint lo = j1, hi = j1;
-    if (CAUSAL) {
-        uint t1 = min(t0 + ROWS, pc.Tq) - 1u;
-        lo = clamp(pc.pos0 + t0 + 1u, j0, j1);
-        hi = clamp(pc.pos0 + t1 + 1u, j0, j1);
-    }
-    for (uint j = j0; j < lo; j++) attend_key(j, g, row, t0, false);
-    for (uint j = lo; j < hi; j++) attend_key(j, g, row, t0, true);
-    for (uint r = 0u; r < ROWS && t0 + r < pc.Tq; r++)
-        for (uint h = 0u; h < HB; h++) store(t0 + r, h0 + h, s, r * HB + h, row);
+    // Causal: row t sees keys j <= pos0 + t; rows past Tq are never stored.
+    uint end[ROWS];
+    [[unroll]] for (uint r = 0u; r < ROWS; r++) end[r] = CAUSAL ? pc.pos0 + t0 + r : 0xFFFFFFFFu;
+    uint hi = CAUSAL ? clamp(pc.pos0 + min(t0 + ROWS, pc.Tq), j0, j1) : j1;
+    for (uint j = j0; j < hi; j++) attend_key(j, g, row, end);
+    [[unroll]] for (uint r = 0u; r < ROWS; r++)
+        if (t0 + r < pc.Tq)
+            [[unroll]] for (uint h = 0u; h < HB; h++) store(t0 + r, h0 + h, s, r * HB + h, row);
 }
