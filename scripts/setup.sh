@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12 packages), configures and builds vkgraph
 # in ./build, then runs a shipped graph on the default Vulkan device.
-# With --tools also installs the PyTorch side (tools/).
+# Debian's python3-torch is for tools/ (the PyTorch reading, tested in the suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential pkg-config meson ninja-build python3
       libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools
-      libyaml-dev libcjson-dev libstb-dev libcriterion-dev)
-if [[ "${1:-}" == "--tools" ]]; then pkgs+=(python3-torch python3-numpy python3-yaml); fi
+      libyaml-dev libcjson-dev libstb-dev libcriterion-dev
+      python3-torch python3-numpy python3-yaml)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -7,10 +7,11 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
 "$py" "$root/tools/test_vkgraph_torch.py"
-vkg=${1:-${VKG:-$root/build-lead/frontend/vkg}}
+"$py" "$root/tools/test_vkgraph_train.py"
+vkg=${1:-${VKG:-$root/build/frontend/vkg}}
 if [ ! -x "$vkg" ]; then
-    echo "test_tools.sh: no vkg binary at $vkg; skipping the engine comparisons"
-    exit 0
+    echo "test_tools.sh: no vkg binary at $vkg (give its path as the argument)" >&2
+    exit 1
 fi
 status=0
 for g in "$root"/graphs/*.yaml; do
