@@ -3,7 +3,8 @@
  * y[M, N] = act(x[M, K] w[N, K]^T + bias) + res into one dispatch, choosing a
  * variant per device class (LAVAPIPE.md):
  *
- *   gemv          M <= 4 on CPU-like devices: one invocation per output column
+ *   gemv          M <= 4 on CPU-like devices: one invocation per MM_GEMV_NR
+ *                 output columns, each x load shared by those rows of w
  *                 (sharing x by subgroupBroadcast measured slower: 2.3 vs 3.6)
  *   matmul_sg     CPU-like devices with subgroups: 8-lane subgroups compute
  *                 16 x 64 blocks, sharing x rows by subgroupBroadcast
@@ -30,6 +31,7 @@
 typedef enum mm_variant { MM_AUTO, MM_SG, MM_RB, MM_GEMV, MM_TILED } mm_variant;
 
 #define MM_GEMV_MAX_M 4u
+#define MM_GEMV_NR 4u     /* gemv.comp: rows of w per invocation, sharing the x loads (lavapipe: 1.5x over 1) */
 
 typedef struct mm_force {
     mm_variant variant;
@@ -99,10 +101,11 @@ static vkg_result mm_variant_init(vkg__lower_ctx *lc, vkg__dispatch *d, mm_varia
         if (M > MM_GEMV_MAX_M)
             return vkg__error(lc->ctx, VKG_ERR_UNSUPPORTED, "matmul: gemv variant takes M <= %u (have %u)",
                               MM_GEMV_MAX_M, M);
-        uint32_t local = 64;
+        uint32_t local = 64, nr = MM_GEMV_NR;
         vkg__dispatch_init(lc, d, VKG_KERNEL_GEMV, local);
         vkg__dispatch_spec(d, 3, M);
-        *n_groups = vkg__ceil_div(N, local);
+        vkg__dispatch_spec(d, 4, nr);
+        *n_groups = vkg__ceil_div(vkg__ceil_div(N, nr), local);
         return VKG_OK;
     }
     case MM_TILED:
