@@ -350,8 +350,8 @@ vkg_result vkg_session_get_output(vkg_session *s, int index, vkg_host_tensor *ou
  * position p (ascending, -1 after min(top_k, p + 1); non-causal: min(top_k, T)).
  * rows: the tokens of the last vkg_session_run, or the position after
  * vkg_session_step calls. Only layers that keep sets have them (a full layer
- * followed by a reuse layer, or any full layer with hylra.record). CPU backend
- * only (VKG_ERR_UNSUPPORTED on Vulkan). Free with vkg_host_tensor_free. */
+ * followed by a reuse layer, or any full layer with hylra.record). Either
+ * backend. Free with vkg_host_tensor_free. */
 vkg_result vkg_session_hylra_indices(vkg_session *s, int layer, vkg_host_tensor *out);
 
 /* Memory plan of the last run: arena bytes vs. the sum of all activations. */

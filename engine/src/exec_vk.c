@@ -425,6 +425,13 @@ vkg_result vkg__exec_vk_run(vkg_session *s) {
     return r;
 }
 
+vkg_result vkg__exec_vk_read_state(vkg_session *s, int state, void *dst, uint64_t bytes) {
+    const vkg__exec_vk *e = s->vk;
+    if (!e || !e->has_state || state < 0 || state >= s->n_states || bytes > e->state_size[state])
+        return vkg__error(s->ctx, VKG_ERR_INVALID_ARG, "no such decoding state on the device: run the session first");
+    return vkg__vk_download(s->ctx, &e->state, e->state_off[state], dst, bytes);
+}
+
 int vkg_session_timing_count(const vkg_session *s) {
     return s && s->vk && s->vk->prog ? s->vk->st.n_d : 0;
 }

@@ -21,8 +21,6 @@ vkg_result vkg_session_hylra_indices(vkg_session *s, int layer, vkg_host_tensor 
     if (node < 0) return vkg__error(s->ctx, VKG_ERR_INVALID_ARG, "hylra: the graph has no softmax layer %d", layer);
     int slot = vkg__hylra_index_slot(g, node);
     if (slot < 0) return vkg__error(s->ctx, VKG_ERR_INVALID_ARG, "hylra: softmax layer %d keeps no index sets", layer);
-    if (s->backend != VKG_BACKEND_CPU)
-        return vkg__error(s->ctx, VKG_ERR_UNSUPPORTED, "hylra: index sets can be read from CPU-backend sessions only");
     if (!s->input_set[0]) return vkg__error(s->ctx, VKG_ERR_INVALID_ARG, "hylra: no index sets yet: run the session first");
     int st = s->state_first[node] + slot;
     int64_t top_k = g->hylra.top_k, KV = (int64_t)s->state_floats[st] / (s->max_tokens * top_k);
@@ -31,7 +29,13 @@ vkg_result vkg_session_hylra_indices(vkg_session *s, int layer, vkg_host_tensor 
     size_t bytes = (size_t)(rows * KV * top_k) * 4;
     void *data = vkg__malloc(s->ctx, bytes);
     if (!data) return vkg__error(s->ctx, VKG_ERR_OUT_OF_MEMORY, "out of host memory for hylra index sets");
-    memcpy(data, s->host_state[st], bytes);
+    vkg_result r = VKG_OK;
+    if (s->backend == VKG_BACKEND_CPU) memcpy(data, s->host_state[st], bytes);
+    else r = vkg__exec_vk_read_state(s, st, data, bytes);
+    if (r) {
+        vkg__free(s->ctx, data);
+        return r;
+    }
     *out = (vkg_host_tensor){.dtype = VKG_DTYPE_I32, .n_dims = 3, .ne = {rows, KV, top_k}, .data = data};
     return VKG_OK;
 }

@@ -75,5 +75,7 @@ void vkg__weights_draw(const vkg_graph *g, uint64_t seed, double std, float **ho
 vkg_result vkg__exec_cpu_run(vkg_session *s);
 vkg_result vkg__exec_vk_run(vkg_session *s);
 void vkg__exec_vk_destroy(vkg_session *s);
+/* Copies the first `bytes` of decoding-state buffer `state` back to the host. */
+vkg_result vkg__exec_vk_read_state(vkg_session *s, int state, void *dst, uint64_t bytes);
 
 #endif
