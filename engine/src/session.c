@@ -191,9 +191,9 @@ static vkg_result alloc_outputs(vkg_session *s) {
 /* Rows of this call: the first input's leading size for token graphs. */
 static int64_t call_tokens(const vkg_session *s) { return s->inputs[0].ne[0]; }
 
+/* Runs a call whose sizes prepare_run has bound and checked. */
 static vkg_result execute(vkg_session *s, bool decodable) {
-    vkg_result r = prepare_run(s);
-    if (r == VKG_OK) r = alloc_outputs(s);
+    vkg_result r = alloc_outputs(s);
     if (r) return r;
     s->stats.weight_bytes = s->m->weight_bytes;
     r = s->backend == VKG_BACKEND_CPU ? vkg__exec_cpu_run(s) : vkg__exec_vk_run(s);
@@ -214,7 +214,8 @@ vkg_result vkg_session_run(vkg_session *s) {
     vkg_result r = vkg_session_reset(s);
     if (r == VKG_OK) r = prepare_run(s);
     /* A whole sequence longer than the state: grow it (a run is never refused for length). */
-    if (r == VKG_OK && rows_needed(s) > s->max_tokens) r = vkg__session_state_init(s, rows_needed(s));
+    int64_t rows = r == VKG_OK ? rows_needed(s) : 0;
+    if (rows > s->max_tokens) r = vkg__session_state_init(s, rows);
     if (r) return r;
     r = execute(s, false);
     vkg_session_reset(s);
@@ -233,7 +234,8 @@ vkg_result vkg_session_step(vkg_session *s) {
     if (s->pos0 + call_tokens(s) > s->max_tokens)
         return vkg__error(s->ctx, VKG_ERR_INPUT, "the sequence would reach %lld tokens, past the session's max_tokens %lld",
                           (long long)(s->pos0 + call_tokens(s)), (long long)s->max_tokens);
-    return execute(s, true);
+    vkg_result r = prepare_run(s);
+    return r ? r : execute(s, true);
 }
 
 vkg_result vkg_session_get_output(vkg_session *s, int index, vkg_host_tensor *out) {
